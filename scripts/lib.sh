@@ -1,0 +1,33 @@
+# Shared helpers for the flash.connect scripts. Sourced, never run.
+# shellcheck shell=bash
+
+log() { printf '%s [%s] %s\n' "$(date +%H:%M:%S)" "${SCRIPT_NAME:-flash}" "$*" >&2; }
+die() { log "ERROR: $*"; exit "${2:-1}"; }
+
+require_root() {
+  [ "$(id -u)" -eq 0 ] || die "this step needs root (it installs packages and runs the Docker engine); re-run as root, e.g. 'sudo make $*'" 3
+}
+
+is_debian_like() {
+  [ -r /etc/os-release ] || return 1
+  # shellcheck disable=SC1091
+  . /etc/os-release
+  case " ${ID:-} ${ID_LIKE:-} " in
+    *" debian "*|*" ubuntu "*) return 0 ;;
+  esac
+  return 1
+}
+
+apt_install() {
+  # apt_install PKG...: install the packages that are missing, nothing else.
+  local missing=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  [ "${#missing[@]}" -eq 0 ] && return 0
+  log "installing ${missing[*]}"
+  if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -mmin -1440 2>/dev/null | head -n1)" ]; then
+    apt-get update -qq
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
