@@ -1,0 +1,107 @@
+# flash.connect — the two commands a user needs:
+#   make lab    bring the whole stack up on local Docker containers (.lab/endpoints.json)
+#   make test   every gate: lint, unit tests, sanity, collection build, every Molecule scenario
+# Both work from zero on Debian 12 as root: they install the engine, build the platform image
+# and create .venv themselves.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+ROOT       := $(CURDIR)
+VENV       := $(ROOT)/.venv
+BIN        := $(VENV)/bin
+STAGE      := $(ROOT)/scripts/stage.sh
+COLL_LINK  := $(ROOT)/.collections/ansible_collections/flash/connect
+SANITY_DIR := $(ROOT)/.build/sanity/ansible_collections/flash/connect
+# Scenarios in the order make test runs them (every directory under molecule/ with a molecule.yml).
+SCENARIOS  ?= $(sort $(patsubst molecule/%/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
+SCENARIO   ?=
+export PATH := $(BIN):$(PATH)
+export ANSIBLE_COLLECTIONS_PATH := $(ROOT)/.collections
+export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
+export PLATFORM_IMAGE ?= flash-connect/platform:bookworm
+export STAGE_LOG := $(ROOT)/.build/stages.tsv
+
+.PHONY: lab-check help preflight venv engine image link lint yamllint ansible-lint units sanity \
+        collection molecule molecule-all test lab lab-destroy clean lock
+
+help: ## show the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+preflight: ## check this machine can run the lab and the tests (root, OS, python3)
+	@scripts/preflight.sh $(or $(MAKECMDGOALS),test)
+
+venv: ## create .venv with the pinned toolchain (a no-op when up to date)
+	@scripts/venv.sh
+
+engine: preflight ## install and start the Docker engine when missing
+	@scripts/docker-engine.sh
+
+image: engine ## build the systemd platform image (cached by tag)
+	@scripts/build-image.sh
+
+link: ## make the checkout visible to Ansible as flash.connect
+	@mkdir -p $(dir $(COLL_LINK))
+	@[ -L $(COLL_LINK) ] || ln -sfn ../../.. $(COLL_LINK)
+
+yamllint: venv
+	yamllint -s .
+
+ansible-lint: venv link
+	ansible-lint --profile production --offline
+
+lint: yamllint ansible-lint ## yamllint + ansible-lint (production profile)
+
+units: venv link ## pytest for every plugin
+	python -m pytest -q
+
+sanity: venv ## ansible-test sanity on a copy of the tree at ansible_collections/flash/connect
+	@command -v shellcheck >/dev/null || { [ "$$(id -u)" -eq 0 ] && . scripts/lib.sh && apt_install shellcheck; } || true
+	@pipv=$$(grep -o "pip='[0-9.]*'" $(VENV)/lib/python3*/site-packages/ansible_test/_internal/python_requirements.py | grep -o '[0-9.]*' | tr . _); \
+	  mkdir -p ~/.ansible/test/cache && cp scripts/ansible-test-get-pip.py ~/.ansible/test/cache/get_pip_$$pipv.py
+	rm -rf $(SANITY_DIR) && mkdir -p $(SANITY_DIR)
+	git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf - | tar -C $(SANITY_DIR) -xf -
+	cd $(SANITY_DIR) && git init -q && git add -A && \
+	  ansible-test sanity --requirements --python 3.11 --color no
+
+collection: venv ## build the tarball, install it into an empty path, ansible-doc every plugin
+	scripts/check-collection.sh
+
+molecule: preflight venv image link ## one scenario from zero: make molecule SCENARIO=redis
+	@[ -n "$(SCENARIO)" ] || { echo "usage: make molecule SCENARIO=<one of: $(SCENARIOS)>" >&2; exit 2; }
+	@[ -f molecule/$(SCENARIO)/molecule.yml ] || { echo "no scenario '$(SCENARIO)'; have: $(SCENARIOS)" >&2; exit 2; }
+	molecule test -s $(SCENARIO)
+
+molecule-all: preflight venv image link ## every Molecule scenario, one after the other
+	@for s in $(SCENARIOS); do $(STAGE) molecule:$$s molecule test -s $$s || exit 1; done
+
+test: ## every gate and every scenario (what CI runs)
+	@rm -f $(STAGE_LOG)
+	@$(STAGE) preflight $(MAKE) --no-print-directory preflight
+	@$(STAGE) venv      $(MAKE) --no-print-directory venv
+	@$(STAGE) engine    $(MAKE) --no-print-directory engine
+	@$(STAGE) image     $(MAKE) --no-print-directory image
+	@$(MAKE) --no-print-directory link
+	@$(STAGE) yamllint  $(MAKE) --no-print-directory yamllint
+	@$(STAGE) ansible-lint $(MAKE) --no-print-directory ansible-lint
+	@$(STAGE) units     $(MAKE) --no-print-directory units
+	@$(STAGE) sanity    $(MAKE) --no-print-directory sanity
+	@$(STAGE) collection $(MAKE) --no-print-directory collection
+	@$(MAKE) --no-print-directory molecule-all
+	@$(STAGE) lab       scripts/lab-check.sh
+	@scripts/stage-summary.sh
+
+lab: preflight venv image link ## the whole stack on local containers; writes .lab/endpoints.json
+	ansible-playbook -i inventories/lab playbooks/lab.yml
+
+lab-destroy: venv link ## remove every container, network and volume the lab made
+	ansible-playbook -i inventories/lab playbooks/lab_destroy.yml
+
+lab-check: preflight venv image link ## make lab twice (changed=0 the second time), then lab-destroy leaving nothing
+	scripts/lab-check.sh
+
+lock: venv ## re-pin the full toolchain closure into requirements/constraints.txt
+	$(BIN)/pip freeze --exclude-editable | grep -v -E '^(pip|setuptools|wheel)==' > requirements/constraints.txt
+
+clean: ## remove build output (not .venv, images or the lab)
+	rm -rf .build

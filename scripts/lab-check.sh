@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The lab's own acceptance, run by `make test`: `make lab` from nothing, again with changed=0,
+# endpoints.json and its credential files as promised, then `make lab-destroy` leaving no
+# container, network or volume behind.
+set -euo pipefail
+SCRIPT_NAME=lab-check
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+out="$ROOT/.build/lab-check"; mkdir -p "$out"
+
+lab_objects() {
+  printf 'containers=%s networks=%s volumes=%s\n' \
+    "$(docker ps -aq --filter label=io.flash.lab=flash-lab | wc -l)" \
+    "$(docker network ls -q --filter label=io.flash.lab=flash-lab | wc -l)" \
+    "$(docker volume ls -q | wc -l)"
+}
+
+make --no-print-directory lab-destroy >"$out/destroy-0.log" 2>&1 || { tail -n 30 "$out/destroy-0.log"; die "lab-destroy (initial) failed"; }
+before="$(lab_objects)"
+log "before: $before"
+
+make --no-print-directory lab >"$out/lab-1.log" 2>&1 || { tail -n 60 "$out/lab-1.log"; die "make lab failed (log: $out/lab-1.log)"; }
+log "first make lab: $(grep -c 'changed=[1-9]' "$out/lab-1.log") hosts changed"
+
+python3 - "$ROOT/.lab" <<'PY'
+import json, os, stat, sys
+state = sys.argv[1]
+ep = json.load(open(os.path.join(state, "endpoints.json")))
+hosts = ep["hosts"]
+assert hosts and all(hosts.values()), "endpoints.json: every host needs an address"
+for group, members in ep["groups"].items():
+    assert set(members) <= set(hosts), "group %s names unknown hosts" % group
+mode = stat.S_IMODE(os.stat(state).st_mode)
+assert mode == 0o700, ".lab must be 0700, is %o" % mode
+for f in ep.get("credentials", {}).values():
+    m = stat.S_IMODE(os.stat(f).st_mode)
+    assert m & 0o077 == 0, "%s must be 0600 or stricter, is %o" % (f, m)
+text = open(os.path.join(state, "endpoints.json")).read()
+for f in ep.get("credentials", {}).values():
+    secret = open(f).read().strip()
+    assert secret and secret not in text, "a secret from %s appears inline in endpoints.json" % f
+print("endpoints.json: %d hosts, %d groups, %d credential files" % (len(hosts), len(ep["groups"]), len(ep.get("credentials", {}))))
+PY
+
+make --no-print-directory lab >"$out/lab-2.log" 2>&1 || { tail -n 60 "$out/lab-2.log"; die "second make lab failed"; }
+if grep -E 'changed=[1-9]' "$out/lab-2.log"; then
+  grep -B5 '^changed:' "$out/lab-2.log" | head -n 40 >&2 || true
+  die "second make lab changed something (see above; log: $out/lab-2.log)"
+fi
+log "second make lab: changed=0 on every host"
+
+make --no-print-directory lab-destroy >"$out/destroy.log" 2>&1 || { tail -n 30 "$out/destroy.log"; die "lab-destroy failed"; }
+after="$(lab_objects)"
+log "after lab-destroy: $after"
+[ "$before" = "$after" ] || die "lab-destroy left objects behind: before [$before], after [$after]"
+[ ! -e "$ROOT/.lab" ] || die "lab-destroy left $ROOT/.lab behind"
+log "ok"
