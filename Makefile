@@ -22,7 +22,7 @@ export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 export PLATFORM_IMAGE ?= flash-connect/platform:bookworm
 export STAGE_LOG := $(ROOT)/.build/stages.tsv
 
-.PHONY: lab-check help preflight venv engine image link lint yamllint ansible-lint units sanity \
+.PHONY: print-scenarios lab-check help preflight venv engine image link lint yamllint ansible-lint units sanity \
         collection molecule molecule-all test lab lab-destroy clean lock
 
 help: ## show the targets
@@ -75,21 +75,8 @@ molecule: preflight venv image link ## one scenario from zero: make molecule SCE
 molecule-all: preflight venv image link ## every Molecule scenario, one after the other
 	@for s in $(SCENARIOS); do $(STAGE) molecule:$$s molecule test -s $$s || exit 1; done
 
-test: ## every gate and every scenario (what CI runs)
-	@rm -f $(STAGE_LOG)
-	@$(STAGE) preflight $(MAKE) --no-print-directory preflight
-	@$(STAGE) venv      $(MAKE) --no-print-directory venv
-	@$(STAGE) engine    $(MAKE) --no-print-directory engine
-	@$(STAGE) image     $(MAKE) --no-print-directory image
-	@$(MAKE) --no-print-directory link
-	@$(STAGE) yamllint  $(MAKE) --no-print-directory yamllint
-	@$(STAGE) ansible-lint $(MAKE) --no-print-directory ansible-lint
-	@$(STAGE) units     $(MAKE) --no-print-directory units
-	@$(STAGE) sanity    $(MAKE) --no-print-directory sanity
-	@$(STAGE) collection $(MAKE) --no-print-directory collection
-	@$(MAKE) --no-print-directory molecule-all
-	@$(STAGE) lab       scripts/lab-check.sh
-	@scripts/stage-summary.sh
+test: ## every gate and every scenario (what CI runs); prints each stage's duration
+	@scripts/test.sh
 
 lab: preflight venv image link ## the whole stack on local containers; writes .lab/endpoints.json
 	ansible-playbook -i inventories/lab playbooks/lab.yml
@@ -105,3 +92,6 @@ lock: venv ## re-pin the full toolchain closure into requirements/constraints.tx
 
 clean: ## remove build output (not .venv, images or the lab)
 	rm -rf .build
+
+print-scenarios:
+	@echo $(SCENARIOS)
