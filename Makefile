@@ -29,7 +29,7 @@ help: ## show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 preflight: ## check this machine can run the lab and the tests (root, OS, python3)
-	@scripts/preflight.sh $(or $(MAKECMDGOALS),test)
+	@scripts/preflight.sh $(or $(FLASH_GOAL),$(firstword $(MAKECMDGOALS)),test)
 
 venv: ## create .venv with the pinned toolchain (a no-op when up to date)
 	@scripts/venv.sh

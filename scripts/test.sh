@@ -7,20 +7,21 @@ cd "$ROOT"
 export STAGE_LOG="${STAGE_LOG:-$ROOT/.build/stages.tsv}"
 mkdir -p "$(dirname "$STAGE_LOG")"; rm -f "$STAGE_LOG"
 stage() { "$ROOT/scripts/stage.sh" "$@"; }
-m() { make --no-print-directory "$@"; }
+M=(make --no-print-directory)
+export FLASH_GOAL=test
 
 run() {
-  stage preflight m preflight || return
-  stage venv m venv || return
-  stage engine m engine || return
-  stage image m image || return
-  m link || return
-  stage yamllint m yamllint || return
-  stage ansible-lint m ansible-lint || return
-  stage units m units || return
-  stage sanity m sanity || return
-  stage collection m collection || return
-  for s in $(m -s print-scenarios); do
+  stage preflight "${M[@]}" preflight || return
+  stage venv "${M[@]}" venv || return
+  stage engine "${M[@]}" engine || return
+  stage image "${M[@]}" image || return
+  "${M[@]}" link || return
+  stage yamllint "${M[@]}" yamllint || return
+  stage ansible-lint "${M[@]}" ansible-lint || return
+  stage units "${M[@]}" units || return
+  stage sanity "${M[@]}" sanity || return
+  stage collection "${M[@]}" collection || return
+  for s in $("${M[@]}" -s print-scenarios); do
     stage "molecule:$s" "$ROOT/.venv/bin/molecule" test -s "$s" || return
   done
   stage lab "$ROOT/scripts/lab-check.sh" || return
