@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Offline stand-in for the get-pip.py bootstrap script that ansible-test downloads from a
 # host these machines cannot reach. ansible-test runs it (as __main__) inside each fresh
 # sanity virtual environment with pip-install style arguments (e.g. `pip==24.2`); we seed

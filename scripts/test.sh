@@ -3,7 +3,7 @@
 # stage and always prints the table of stage durations.
 set -uo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-cd "$ROOT"
+cd "$ROOT" || exit 1
 export STAGE_LOG="${STAGE_LOG:-$ROOT/.build/stages.tsv}"
 mkdir -p "$(dirname "$STAGE_LOG")"; rm -f "$STAGE_LOG"
 stage() { "$ROOT/scripts/stage.sh" "$@"; }
