@@ -42,6 +42,20 @@ for f in ep.get("credentials", {}).values():
     secret = open(f).read().strip()
     assert secret and secret not in text, "a secret from %s appears inline in endpoints.json" % f
 print("endpoints.json: %d hosts, %d groups, %d credential files" % (len(hosts), len(ep["groups"]), len(ep.get("credentials", {}))))
+
+proxy = ep.get("proxy")
+if proxy:
+    # The front door answers on the loopback with a certificate the lab's CA file verifies,
+    # and every answer (even a 502 while no app runs) carries HSTS.
+    import ssl, urllib.error, urllib.request
+    ctx = ssl.create_default_context(cafile=proxy["ca_file"])
+    try:
+        resp = urllib.request.urlopen(proxy["https_url"], context=ctx, timeout=10)
+        status, headers = resp.status, resp.headers
+    except urllib.error.HTTPError as err:
+        status, headers = err.code, err.headers
+    assert "max-age=" in (headers.get("Strict-Transport-Security") or ""), "no HSTS from the lab proxy"
+    print("proxy: %s answered %d over verified TLS with HSTS" % (proxy["https_url"], status))
 PY
 
 make --no-print-directory lab >"$out/lab-2.log" 2>&1 || { tail -n 60 "$out/lab-2.log"; die "second make lab failed"; }
