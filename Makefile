@@ -72,8 +72,8 @@ molecule: preflight venv image link ## one scenario from zero: make molecule SCE
 	@[ -f molecule/$(SCENARIO)/molecule.yml ] || { echo "no scenario '$(SCENARIO)'; have: $(SCENARIOS)" >&2; exit 2; }
 	molecule test -s $(SCENARIO)
 
-molecule-all: preflight venv image link ## every Molecule scenario, one after the other
-	@for s in $(SCENARIOS); do $(STAGE) molecule:$$s molecule test -s $$s || exit 1; done
+molecule-all: preflight venv image link ## every Molecule scenario, MOLECULE_JOBS (2) at a time
+	scripts/molecule-pool.sh $(SCENARIOS)
 
 test: ## every gate and every scenario (what CI runs); prints each stage's duration
 	@scripts/test.sh
