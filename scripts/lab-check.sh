@@ -56,6 +56,22 @@ if proxy:
         status, headers = err.code, err.headers
     assert "max-age=" in (headers.get("Strict-Transport-Security") or ""), "no HSTS from the lab proxy"
     print("proxy: %s answered %d over verified TLS with HSTS" % (proxy["https_url"], status))
+
+redis = ep.get("redis")
+if redis:
+    # Ask every Sentinel, from inside its own host (the lab network is not a target from
+    # here), with the Sentinel password from its credential file: quorum for every master.
+    import subprocess
+    auth = open(ep["credentials"]["redis-sentinel-auth"]).read().strip()
+    assert redis["master_names"], "endpoints.json names no Redis master"
+    for sentinel in redis["sentinels"]:
+        host, port = sentinel.rsplit(":", 1)
+        for name in redis["master_names"]:
+            out = subprocess.run(["docker", "exec", "-e", "REDISCLI_AUTH", host, "redis-cli", "-p", port,
+                                  "SENTINEL", "CKQUORUM", name], env=dict(os.environ, REDISCLI_AUTH=auth),
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=30).stdout
+            assert out.startswith("OK"), "%s: SENTINEL CKQUORUM %s: %s" % (sentinel, name, out.strip())
+    print("redis: %d Sentinels report quorum for %s" % (len(redis["sentinels"]), ", ".join(redis["master_names"])))
 PY
 
 make --no-print-directory lab >"$out/lab-2.log" 2>&1 || { tail -n 60 "$out/lab-2.log"; die "second make lab failed"; }
