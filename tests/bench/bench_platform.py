@@ -56,8 +56,8 @@ def main():
     parser.add_argument('--out', default=os.path.join(ROOT, 'docs', 'benchmarks', 'platform.md'))
     args = parser.parse_args()
 
-    image_step = [timed(['bash', os.path.join(ROOT, 'scripts', 'build-image.sh')]) for _ in range(args.runs)]
-    boots = [boot_once('flash-bench-boot') for _ in range(args.runs)]
+    image_step = [timed(['bash', os.path.join(ROOT, 'scripts', 'build-image.sh')]) for dummy in range(args.runs)]
+    boots = [boot_once('flash-bench-boot') for dummy in range(args.runs)]
     boot_secs = [b[0] for b in boots]
     load = os.getloadavg()
 

@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 # Copyright: Flash Connect infrastructure team
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Load the backend directly and through the proxy (TLS + WAF) in the same run.
@@ -59,11 +58,11 @@ def percentile(sorted_values, pct):
 
 def run(url, cafile, seconds, concurrency):
     queue = multiprocessing.Queue()
-    procs = [multiprocessing.Process(target=worker, args=(url, cafile, seconds, queue)) for _ in range(concurrency)]
+    procs = [multiprocessing.Process(target=worker, args=(url, cafile, seconds, queue)) for dummy in range(concurrency)]
     started = time.monotonic()
     for proc in procs:
         proc.start()
-    results = [queue.get() for _ in procs]
+    results = [queue.get() for dummy in procs]
     for proc in procs:
         proc.join()
     elapsed = time.monotonic() - started

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: Flash Connect infrastructure team
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Failover benchmark for the redis role, on the Molecule `redis` scenario.
@@ -64,7 +63,7 @@ def exec_args(*args: str) -> list:
     cmd = ['docker', 'exec']
     for k in ENV:
         cmd += ['-e', k]
-    return cmd + [CLIENT, PROBE] + list(args)
+    return cmd + [CLIENT, 'python3', PROBE] + list(args)
 
 
 def probe(*args: str, timeout: float = 120) -> dict:
@@ -105,7 +104,7 @@ def one_run(n: int) -> dict:
                               env={**os.environ, **ENV}, stdout=subprocess.PIPE, text=True)
     deadline = time.time() + 30
     while True:
-        r = subprocess.run(['docker', 'exec', CLIENT, 'cat', progress], capture_output=True, text=True)
+        r = subprocess.run(['docker', 'exec', CLIENT, 'cat', progress], capture_output=True, text=True, check=False)
         if r.returncode == 0 and r.stdout.strip() and json.loads(r.stdout)['acked'] >= 200:
             break
         if time.time() > deadline:
@@ -144,7 +143,7 @@ def median(runs: list, key: str):
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     p.add_argument('--runs', type=int, default=3)
     p.add_argument('--report', type=Path, default=REPORT)
     a = p.parse_args()

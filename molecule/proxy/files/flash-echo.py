@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Tiny stand-in for a Flash Connect app instance (test backend only).
 
 Answers JSON on any path and method, naming the colour and instance that answered, so the

@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """HTTPS client for the proxy scenario's verify (runs inside proxy-client).
 
   flash-probe.py cases CA CASES.json         one request per case, prints status + headers
@@ -79,7 +78,7 @@ def loop(ca, url, seconds, threads, until_colour):
                         stats["error_samples"].append(repr(exc))
 
     started = time.monotonic()
-    pool = [threading.Thread(target=worker) for _ in range(int(threads))]
+    pool = [threading.Thread(target=worker) for dummy in range(int(threads))]
     for t in pool:
         t.start()
     for t in pool:

@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 # Test client for the molecule/redis scenario. Runs INSIDE the scenario's client container
 # and talks only to the scenario's hosts. Prints one JSON document; the playbooks assert on it.
 # Credentials come from the environment (FLASH_*), never from the command line.
