@@ -11,10 +11,17 @@ cd "$ROOT"
 out="$ROOT/.build/lab-check"; mkdir -p "$out"
 
 lab_objects() {
-  printf 'containers=%s networks=%s volumes=%s\n' \
+  printf 'containers=%s networks=%s\n' \
     "$(docker ps -aq --filter label=io.flash.lab=flash-lab | wc -l)" \
-    "$(docker network ls -q --filter label=io.flash.lab=flash-lab | wc -l)" \
-    "$(docker volume ls -q | wc -l)"
+    "$(docker network ls -q --filter label=io.flash.lab=flash-lab | wc -l)"
+}
+# Volumes the lab's containers use (anonymous or named), to be sure lab-destroy removes them.
+lab_volumes() {
+  local ids
+  ids="$(docker ps -aq --filter label=io.flash.lab=flash-lab)"
+  [ -n "$ids" ] || return 0
+  # shellcheck disable=SC2086  # one id per word
+  docker inspect -f '{{range .Mounts}}{{if .Name}}{{.Name}}{{"\n"}}{{end}}{{end}}' $ids | sort -u | grep -v '^$' || true
 }
 
 make --no-print-directory lab-destroy >"$out/destroy-0.log" 2>&1 || { tail -n 30 "$out/destroy-0.log"; die "lab-destroy (initial) failed"; }
@@ -81,9 +88,13 @@ if grep -E 'changed=[1-9]' "$out/lab-2.log"; then
 fi
 log "second make lab: changed=0 on every host"
 
+volumes="$(lab_volumes)"
 make --no-print-directory lab-destroy >"$out/destroy.log" 2>&1 || { tail -n 30 "$out/destroy.log"; die "lab-destroy failed"; }
 after="$(lab_objects)"
-log "after lab-destroy: $after"
+log "after lab-destroy: $after ($(echo "$volumes" | grep -c . || true) lab volumes before it)"
 [ "$before" = "$after" ] || die "lab-destroy left objects behind: before [$before], after [$after]"
+for v in $volumes; do
+  if docker volume inspect "$v" >/dev/null 2>&1; then die "lab-destroy left volume $v behind"; fi
+done
 [ ! -e "$ROOT/.lab" ] || die "lab-destroy left $ROOT/.lab behind"
 log "ok"
