@@ -2,7 +2,7 @@
 # shellcheck shell=bash
 
 log() { printf '%s [%s] %s\n' "$(date +%H:%M:%S)" "${SCRIPT_NAME:-flash}" "$*" >&2; }
-die() { log "ERROR: $*"; exit "${2:-1}"; }
+die() { log "ERROR: $1"; exit "${2:-1}"; }
 
 require_root() {
   [ "$(id -u)" -eq 0 ] || die "this step needs root (it installs packages and runs the Docker engine); re-run as root, e.g. 'sudo make $*'" 3
