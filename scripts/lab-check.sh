@@ -79,6 +79,22 @@ if redis:
                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=30).stdout
             assert out.startswith("OK"), "%s: SENTINEL CKQUORUM %s: %s" % (sentinel, name, out.strip())
     print("redis: %d Sentinels report quorum for %s" % (len(redis["sentinels"]), ", ".join(redis["master_names"])))
+
+rabbitmq = ep.get("rabbitmq")
+if rabbitmq:
+    # One cluster of every node, and the app user's credential file opens it (the password
+    # goes through stdin, never a command line).
+    import subprocess
+    nodes = [u.split("@", 1)[1].split(":", 1)[0] for u in rabbitmq["amqp_urls"]]
+    status = json.loads(subprocess.run(["docker", "exec", nodes[0], "rabbitmqctl", "cluster_status", "--formatter", "json"],
+                                       stdout=subprocess.PIPE, universal_newlines=True, timeout=60, check=True).stdout)
+    running = sorted(n.split("@", 1)[1] for n in status["running_nodes"])
+    assert running == sorted(nodes), "rabbitmq: running nodes %s, expected %s" % (running, sorted(nodes))
+    with open(rabbitmq["app_password_file"]) as secret:
+        auth = subprocess.run(["docker", "exec", "-i", nodes[0], "rabbitmqctl", "authenticate_user", rabbitmq["app_user"]],
+                              stdin=secret, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=60)
+    assert auth.returncode == 0 and "Success" in auth.stdout, "rabbitmq: the app credential file does not authenticate"
+    print("rabbitmq: %d nodes running in one cluster; the app credential authenticates" % len(running))
 PY
 
 make --no-print-directory lab >"$out/lab-2.log" 2>&1 || { tail -n 60 "$out/lab-2.log"; die "second make lab failed"; }
