@@ -5,6 +5,7 @@ import argparse
 import json
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import redis
 from redis.sentinel import Sentinel
@@ -235,6 +236,81 @@ def cmd_cache_evict(a):
                       'maxmemory': mem['maxmemory'], 'maxmemory_policy': mem['maxmemory_policy'], 'dbsize': admin.dbsize()}))
 
 
+def cmd_marker(a):
+    """Write a marker key through the master (counted only when WAIT says both replicas have it),
+    or read it back from the master and from every host's instance."""
+    master = discover(a, a.name)
+    out = {'master': '%s:%s' % master}
+    if a.set is not None:
+        conn = app_client(*master)
+        out['set'] = bool(conn.set(a.key, a.set))
+        out['wait'] = conn.execute_command('WAIT', 2, 2000)
+    else:
+        out['values'] = {}
+        for h in a.sentinels:
+            try:
+                out['values'][h] = app_client(h, master[1]).get(a.key)
+            except Exception as exc:
+                out['values'][h] = err(exc)
+    print(json.dumps(out))
+
+
+def cmd_poll(a):
+    """Sample every host's instances every --interval s: which answer PING (PONG) and which not.
+
+    Runs until --stop-file appears or --duration passes. Reports, per instance port, the most
+    hosts seen down in one sample and each host's outages (first to last down sample).
+    """
+    targets = [(h, p) for p in a.ports for h in a.sentinels]
+
+    def ping(target):
+        host, port = target
+        try:
+            conn = redis.Redis(host=host, port=port, username=ENV['FLASH_MON_USER'], password=ENV['FLASH_MON_PW'],
+                               socket_timeout=a.timeout, socket_connect_timeout=a.timeout)
+            try:
+                return conn.ping() is True
+            finally:
+                conn.close()
+        except Exception:
+            return False
+    samples, down_now, outages = [], {}, {'%s:%d' % t: [] for t in targets}
+    max_down = {str(p): 0 for p in a.ports}
+    start = time.time()
+    for stale in (a.stop_file, a.ready_file):
+        if os.path.exists(stale):
+            os.unlink(stale)
+    with ThreadPoolExecutor(max_workers=len(targets)) as pool:
+        while time.time() - start < a.duration and not os.path.exists(a.stop_file):
+            tick = time.time()
+            answers = dict(zip(targets, pool.map(ping, targets)))
+            samples.append(tick)
+            for p in a.ports:
+                down = [h for h in a.sentinels if not answers[(h, p)]]
+                max_down[str(p)] = max(max_down[str(p)], len(down))
+            for t, ok in answers.items():
+                key = '%s:%d' % t
+                if not ok:
+                    if key not in down_now:
+                        down_now[key] = [tick, tick, 0]
+                    down_now[key][1] = tick
+                    down_now[key][2] += 1
+                elif key in down_now:
+                    first, last, count = down_now.pop(key)
+                    outages[key].append({'first_down': round(first - start, 3), 'last_down': round(last - start, 3),
+                                         'up_again': round(tick - start, 3), 'samples': count})
+            if len(samples) == 1:
+                with open(a.ready_file, 'w') as f:
+                    f.write('ready')
+            time.sleep(max(0.0, a.interval - (time.time() - tick)))
+    gaps = [b - x for x, b in zip(samples, samples[1:])]
+    print(json.dumps({'samples': len(samples), 'seconds': round(time.time() - start, 2),
+                      'max_gap_s': round(max(gaps), 3) if gaps else None,
+                      'mean_gap_s': round(sum(gaps) / len(gaps), 3) if gaps else None,
+                      'max_hosts_down_at_once': max_down, 'outages': outages,
+                      'still_down': sorted(down_now), 'stopped_by_file': os.path.exists(a.stop_file)}))
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument('--sentinels', nargs='+', default=['redis-1', 'redis-2', 'redis-3'])
@@ -260,9 +336,20 @@ def main():
     sub.add_parser('acl')
     e = sub.add_parser('cache-evict')
     e.add_argument('--keys', type=int, default=20000)
+    m = sub.add_parser('marker')
+    m.add_argument('--key', default='restart:marker')
+    m.add_argument('--set', default=None)
+    po = sub.add_parser('poll')
+    po.add_argument('--ports', type=int, nargs='+', default=[6379, 6380])
+    po.add_argument('--interval', type=float, default=0.2)
+    po.add_argument('--timeout', type=float, default=0.5)
+    po.add_argument('--duration', type=float, default=240)
+    po.add_argument('--stop-file', default='/tmp/flash-poll.stop')
+    po.add_argument('--ready-file', default='/tmp/flash-poll.ready')
     a = p.parse_args()
     {'topology': cmd_topology, 'wait-failover': cmd_wait_failover, 'writer': cmd_writer, 'check': cmd_check,
-     'acl': cmd_acl, 'cache-evict': cmd_cache_evict}[a.cmd](a)
+     'acl': cmd_acl, 'cache-evict': cmd_cache_evict,
+     'marker': cmd_marker, 'poll': cmd_poll}[a.cmd](a)
 
 
 if __name__ == '__main__':
