@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 # Copyright (c) 2025, Flash Connect infrastructure team
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Test client run INSIDE the scenario's containers (localhost only). Prints one JSON document.
@@ -139,7 +138,7 @@ def xdeath_summary(xdeath):
 def reject(user, password):
     conn, ch = channel(user, password)
     marker = publish_marked(ch, 'payment.reject')
-    method, _ = take(ch, 'payments', marker)
+    method, dummy = take(ch, 'payments', marker)
     ch.basic_reject(method.delivery_tag, requeue=False)
     xdeath = find_in_dlq(ch, marker)
     conn.close()
