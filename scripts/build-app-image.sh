@@ -22,12 +22,11 @@ PLATFORM_IMAGE="${PLATFORM_IMAGE:-flash-connect/platform:bookworm}"
 APP_VERSIONS="${APP_VERSIONS:-1.0.0 1.1.0}"
 APP_BROKEN_VERSIONS="${APP_BROKEN_VERSIONS:-1.2.0}"
 
-docker info >/dev/null 2>&1 || die "no Docker engine answers: run scripts/docker-engine.sh first (make engine)" 5
+require_engine
 base_id="$(docker image inspect -f '{{.Id}}' "$PLATFORM_IMAGE" 2>/dev/null)" \
   || die "platform image $PLATFORM_IMAGE is missing: run scripts/build-image.sh first (make image)" 5
 
-inputs_hash="$( { (cd "$CONTEXT" && find . -type f ! -name '*.pyc' ! -path '*/__pycache__/*' -print0 \
-  | LC_ALL=C sort -z | xargs -0 sha256sum); echo "$base_id"; } | sha256sum | cut -c1-12)"
+inputs_hash="$( { tree_sums "$CONTEXT"; echo "$base_id"; } | sha256sum | cut -c1-12)"
 
 # build VERSION TAG BROKEN: build (or reuse) one variant and tag it.
 build() {

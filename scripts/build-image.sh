@@ -25,9 +25,9 @@ PULL_IMAGE="${PULL_IMAGE:-debian:bookworm}"
 PULL_TIMEOUT="${PULL_TIMEOUT:-25}"
 ROOTFS_PACKAGES="systemd,systemd-sysv,dbus,python3,python3-apt,ca-certificates,iproute2,procps,netbase,gnupg"
 
-docker info >/dev/null 2>&1 || die "no Docker engine answers: run scripts/docker-engine.sh first (make engine)" 5
+require_engine
 
-inputs_hash="$(cd "$CONTEXT" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-12)"
+inputs_hash="$(tree_sums "$CONTEXT" | sha256sum | cut -c1-12)"
 hashed_tag="${PLATFORM_IMAGE%%:*}:${DEBIAN_SUITE}-${inputs_hash}"
 
 if docker image inspect "$hashed_tag" >/dev/null 2>&1; then

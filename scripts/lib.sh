@@ -31,3 +31,13 @@ apt_install() {
   fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
+
+require_engine() {
+  docker info >/dev/null 2>&1 || die "no Docker engine answers: run scripts/docker-engine.sh first (make engine)" 5
+}
+
+tree_sums() {
+  # tree_sums DIR: one sha256 line per file under DIR, in a stable order (bytecode left out);
+  # the image scripts hash it into their cache tags.
+  (cd "$1" && find . -type f ! -name '*.pyc' ! -path '*/__pycache__/*' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
+}

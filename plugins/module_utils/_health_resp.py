@@ -82,6 +82,16 @@ def _length(text, what):
     return value
 
 
+def _bounded_length(text, what, limit):
+    """Length of a bulk string or array: None for the null reply (-1), else 0..limit."""
+    size = _length(text, what)
+    if size == -1:
+        return None
+    if size < 0 or size > limit:
+        raise RespProtocolError('%s length %d out of range' % (what, size))
+    return size
+
+
 def read_reply(reader, depth=0):
     """Read one reply from ``reader`` (anything with ``readline(limit)`` and ``read(n)``).
 
@@ -103,11 +113,9 @@ def read_reply(reader, depth=0):
     if kind == b':':
         return _length(rest, 'integer')
     if kind == b'$':
-        size = _length(rest, 'bulk string')
-        if size == -1:
+        size = _bounded_length(rest, 'bulk string', MAX_BULK_BYTES)
+        if size is None:
             return None
-        if size < 0 or size > MAX_BULK_BYTES:
-            raise RespProtocolError('bulk string length %d out of range' % size)
         data = reader.read(size + 2)
         if data is None or len(data) != size + 2:
             raise RespProtocolError('connection closed in the middle of a bulk string')
@@ -115,11 +123,9 @@ def read_reply(reader, depth=0):
             raise RespProtocolError('bulk string not terminated by CRLF')
         return _decode(data[:-2])
     if kind == b'*':
-        count = _length(rest, 'array')
-        if count == -1:
+        count = _bounded_length(rest, 'array', MAX_ARRAY_ITEMS)
+        if count is None:
             return None
-        if count < 0 or count > MAX_ARRAY_ITEMS:
-            raise RespProtocolError('array length %d out of range' % count)
         return [read_reply(reader, depth + 1) for dummy in range(count)]
     raise RespProtocolError('unknown RESP type byte %r' % kind)
 
