@@ -1,0 +1,549 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2025, Flash Connect infrastructure team
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The secret_rotate action plugin driven through ActionBase with a real DataLoader and vault."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import copy
+import multiprocessing
+import os
+import stat
+import subprocess
+import sys
+import textwrap
+import time
+from unittest.mock import MagicMock
+
+import pytest
+import yaml
+
+from ansible.parsing.dataloader import DataLoader
+from ansible.parsing.vault import VaultLib, VaultSecret
+from ansible.playbook.play_context import PlayContext
+from ansible.template import Templar
+
+from ansible_collections.flash.connect.plugins.action.secret_rotate import ActionModule
+from ansible_collections.flash.connect.plugins.plugin_utils import _secret_rotate as logic
+
+VAULT_PASS = b'test-vault-pass'
+T0 = '2025-01-01T00:00:00Z'
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..'))
+
+POLICIES = {
+    'redis_app': {'length': 40, 'alphabet': 'urlsafe', 'period': '90d', 'overlap': '1d'},
+    'jwt_signing': {'length': 64, 'alphabet': 'ascii', 'period': '30d', 'overlap': '12h'},
+    'webhook': {},
+}
+
+
+def vault_loader(*secrets):
+    loader = DataLoader()
+    loader.set_vault_secrets(list(secrets) or [('default', VaultSecret(VAULT_PASS))])
+    return loader
+
+
+def no_vault_loader():
+    loader = DataLoader()
+    loader.set_vault_secrets([])
+    return loader
+
+
+def run(args, loader=None, check_mode=False, diff=False):
+    loader = loader or vault_loader()
+    task = MagicMock()
+    task.args = copy.deepcopy(args)
+    task.check_mode = check_mode
+    task.diff = diff
+    task.async_val = 0
+    task.action = 'flash.connect.secret_rotate'
+    connection = MagicMock()
+    action = ActionModule(task=task, connection=connection, play_context=PlayContext(), loader=loader,
+                          templar=Templar(loader=loader), shared_loader_obj=None)
+    result = action.run(task_vars={})
+    assert connection.method_calls == [] or all(call[0].startswith('_shell') for call in connection.method_calls), \
+        'the plugin must never talk to the target'
+    return result
+
+
+def decrypt(path, password=VAULT_PASS):
+    with open(path, 'rb') as handle:
+        data = handle.read()
+    assert data.startswith(b'$ANSIBLE_VAULT;'), 'the store must be vault-encrypted on disk'
+    return yaml.safe_load(VaultLib([('default', VaultSecret(password))]).decrypt(data))
+
+
+def snapshot(path):
+    """Bytes and mtime, with the mtime pushed into the past so that any rewrite shows."""
+    os.utime(path, ns=(1000000000, 1000000000))
+    with open(path, 'rb') as handle:
+        return handle.read(), os.stat(path).st_mtime_ns
+
+
+def same_as(path, snap):
+    with open(path, 'rb') as handle:
+        return (handle.read(), os.stat(path).st_mtime_ns) == snap
+
+
+def values_of(result):
+    found = []
+    for report in result['secrets'].values():
+        found.extend(value for value in (report['current'], report['previous']) if value)
+    return found
+
+
+def mode_of(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+@pytest.fixture
+def store(tmp_path):
+    return str(tmp_path / 'prod' / 'store.vault.yml')
+
+
+@pytest.fixture
+def first(store):
+    """A store with version 1 of every secret of POLICIES, created at T0."""
+    result = run({'path': store, 'secrets': POLICIES, 'now': T0})
+    assert result.get('failed') is not True, result.get('msg')
+    return result
+
+
+# ---- first run, idempotence ------------------------------------------------------------------
+
+def test_first_run_creates_version_1_encrypted_0600(store, first):
+    assert first['changed'] is True
+    assert first['rotated'] == ['jwt_signing', 'redis_app', 'webhook']
+    assert first['encrypted'] is True
+    assert first['path'] == store
+    assert mode_of(store) == 0o600
+    assert mode_of(os.path.dirname(store)) == 0o700
+    on_disk = decrypt(store)
+    assert on_disk['format'] == 1
+    for name, report in first['secrets'].items():
+        assert report['version'] == 1
+        assert report['created'] == T0
+        assert report['rotated'] is True
+        assert report['previous'] is None and report['previous_version'] is None
+        assert report['previous_valid_until'] is None
+        assert on_disk['secrets'][name]['versions'] == [{'version': 1, 'value': report['current'], 'created': T0}]
+    assert first['secrets']['redis_app']['due'] == '2025-04-01T00:00:00Z'
+    assert first['secrets']['jwt_signing']['due'] == '2025-01-31T00:00:00Z'
+    assert not [entry for entry in os.listdir(os.path.dirname(store)) if entry != 'store.vault.yml'], 'temp file left'
+
+
+def test_second_run_changes_nothing_and_does_not_rewrite(store, first):
+    snap = snapshot(store)
+    again = run({'path': store, 'secrets': POLICIES, 'now': '2025-01-02T00:00:00Z'})
+    assert again['changed'] is False
+    assert again['rotated'] == []
+    assert same_as(store, snap)
+    for name, report in again['secrets'].items():
+        assert report['version'] == 1
+        assert report['rotated'] is False
+        assert report['current'] == first['secrets'][name]['current']
+
+
+def test_run_with_the_real_clock_is_idempotent(store):
+    created = run({'path': store, 'secrets': {'webhook': {}}})
+    assert created['changed'] is True
+    snap = snapshot(store)
+    again = run({'path': store, 'secrets': {'webhook': {}}})
+    assert again['changed'] is False and same_as(store, snap)
+    assert again['secrets']['webhook']['current'] == created['secrets']['webhook']['current']
+
+
+# ---- rotation, overlap --------------------------------------------------------------------------
+
+def test_due_secret_gets_version_2_and_previous_is_returned(store, first):
+    later = '2025-01-31T00:00:00Z'  # exactly jwt_signing's period (30d); redis_app (90d) is not due
+    result = run({'path': store, 'secrets': POLICIES, 'now': later})
+    assert result['changed'] is True
+    assert result['rotated'] == ['jwt_signing']
+    jwt = result['secrets']['jwt_signing']
+    assert jwt['version'] == 2 and jwt['rotated'] is True
+    assert jwt['created'] == later
+    assert jwt['due'] == '2025-03-02T00:00:00Z'
+    assert jwt['previous'] == first['secrets']['jwt_signing']['current']
+    assert jwt['current'] != jwt['previous']
+    assert jwt['previous_version'] == 1
+    assert jwt['previous_valid_until'] == '2025-01-31T12:00:00Z'
+    assert result['secrets']['redis_app']['version'] == 1 and result['secrets']['redis_app']['rotated'] is False
+    on_disk = decrypt(store)['secrets']
+    assert [v['version'] for v in on_disk['jwt_signing']['versions']] == [2, 1]
+    assert on_disk['redis_app']['versions'][0]['value'] == first['secrets']['redis_app']['current']
+
+
+def test_one_second_before_the_period_is_not_due(store, first):
+    snap = snapshot(store)
+    result = run({'path': store, 'secrets': POLICIES, 'now': '2025-01-30T23:59:59Z'})
+    assert result['changed'] is False and same_as(store, snap)
+
+
+def test_previous_is_null_after_the_overlap_window_without_a_write(store, first):
+    rotated = run({'path': store, 'secrets': POLICIES, 'now': '2025-01-31T00:00:00Z'})
+    old = rotated['secrets']['jwt_signing']['previous']
+    assert old
+    snap = snapshot(store)
+
+    inside = run({'path': store, 'secrets': POLICIES, 'now': '2025-01-31T11:59:59Z'})
+    assert inside['secrets']['jwt_signing']['previous'] == old
+
+    after = run({'path': store, 'secrets': POLICIES, 'now': '2025-01-31T12:00:00Z'})
+    jwt = after['secrets']['jwt_signing']
+    assert after['changed'] is False
+    assert jwt['previous'] is None and jwt['previous_version'] is None and jwt['previous_valid_until'] is None
+    assert jwt['current'] == rotated['secrets']['jwt_signing']['current']
+    assert same_as(store, snap), 'expiry of the previous version must not rewrite the store'
+    assert [v['version'] for v in decrypt(store)['secrets']['jwt_signing']['versions']] == [2, 1]
+
+
+def test_store_keeps_at_most_two_versions(store):
+    args = {'path': store, 'secrets': {'webhook': {'period': '1d', 'overlap': '1h'}}}
+    values = []
+    for day in range(1, 5):
+        result = run(dict(args, now='2025-03-%02dT00:00:00Z' % day))
+        assert result['changed'] is True
+        values.append(result['secrets']['webhook']['current'])
+    versions = decrypt(store)['secrets']['webhook']['versions']
+    assert [v['version'] for v in versions] == [4, 3]
+    assert [v['value'] for v in versions] == [values[3], values[2]]
+    assert len(set(values)) == 4, 'every rotation must produce a new value'
+
+
+# ---- force, names -------------------------------------------------------------------------------
+
+def test_force_list_rotates_only_those(store, first):
+    result = run({'path': store, 'secrets': POLICIES, 'now': '2025-01-02T00:00:00Z', 'force': ['webhook']})
+    assert result['changed'] is True
+    assert result['rotated'] == ['webhook']
+    assert result['secrets']['webhook']['version'] == 2
+    assert result['secrets']['webhook']['previous'] == first['secrets']['webhook']['current']
+    assert result['secrets']['redis_app']['version'] == 1
+    assert result['secrets']['jwt_signing']['version'] == 1
+    on_disk = decrypt(store)['secrets']
+    assert len(on_disk['redis_app']['versions']) == 1 and len(on_disk['webhook']['versions']) == 2
+
+
+def test_force_true_rotates_every_selected_secret_each_run(store, first):
+    args = {'path': store, 'secrets': POLICIES, 'now': '2025-01-02T00:00:00Z', 'force': True,
+            'names': ['redis_app', 'webhook']}
+    once = run(args)
+    assert once['rotated'] == ['redis_app', 'webhook']
+    twice = run(args)
+    assert twice['rotated'] == ['redis_app', 'webhook']
+    assert twice['secrets']['redis_app']['version'] == 3
+    assert decrypt(store)['secrets']['jwt_signing']['versions'][0]['version'] == 1
+
+
+def test_names_selects_the_secrets_to_consider(store, first):
+    result = run({'path': store, 'secrets': POLICIES, 'names': ['jwt_signing'], 'now': '2026-01-01T00:00:00Z'})
+    assert set(result['secrets']) == {'jwt_signing'}
+    assert result['rotated'] == ['jwt_signing']
+    on_disk = decrypt(store)['secrets']
+    assert on_disk['jwt_signing']['versions'][0]['version'] == 2
+    assert on_disk['redis_app']['versions'] == [{'version': 1, 'value': first['secrets']['redis_app']['current'],
+                                                 'created': T0}]
+
+
+def test_secrets_not_in_the_policy_are_kept_untouched(store, first):
+    run({'path': store, 'secrets': {'redis_app': POLICIES['redis_app']}, 'force': True, 'now': '2025-01-02T00:00:00Z'})
+    on_disk = decrypt(store)['secrets']
+    assert set(on_disk) == {'redis_app', 'jwt_signing', 'webhook'}
+    assert on_disk['webhook']['versions'] == [{'version': 1, 'value': first['secrets']['webhook']['current'],
+                                               'created': T0}]
+
+
+# ---- check mode, diff, no values in output ------------------------------------------------------
+
+def test_check_mode_on_a_new_store_writes_nothing(store):
+    result = run({'path': store, 'secrets': POLICIES, 'now': T0}, check_mode=True, diff=True)
+    assert result['changed'] is True
+    assert result['rotated'] == ['jwt_signing', 'redis_app', 'webhook']
+    assert not os.path.exists(store)
+    assert not os.path.exists(os.path.dirname(store))
+    for report in result['secrets'].values():
+        assert report['version'] == 1 and report['current'] is None and report['rotated'] is True
+    assert result['diff']['before'] == ''
+    assert 'webhook: version 1 created 2025-01-01T00:00:00Z' in result['diff']['after']
+
+
+def test_check_mode_on_a_due_store_writes_nothing_and_reports_the_new_version(store, first):
+    snap = snapshot(store)
+    result = run({'path': store, 'secrets': POLICIES, 'now': '2025-02-01T00:00:00Z'}, check_mode=True)
+    assert result['changed'] is True and result['rotated'] == ['jwt_signing']
+    jwt = result['secrets']['jwt_signing']
+    assert jwt['version'] == 2 and jwt['current'] is None
+    assert jwt['previous'] == first['secrets']['jwt_signing']['current']
+    assert same_as(store, snap)
+
+
+def test_diff_shows_versions_and_dates_never_values(store, first):
+    result = run({'path': store, 'secrets': POLICIES, 'now': '2025-01-31T00:00:00Z'}, diff=True)
+    diff = result['diff']
+    assert 'jwt_signing: version 1 created 2025-01-01T00:00:00Z' in diff['before']
+    assert 'jwt_signing: version 2' not in diff['before']
+    assert 'jwt_signing: version 2 created 2025-01-31T00:00:00Z' in diff['after']
+    assert 'jwt_signing: version 1 created 2025-01-01T00:00:00Z' in diff['after']
+    assert 'redis_app: version 1 created 2025-01-01T00:00:00Z' in diff['after']
+    generated = set(values_of(result) + values_of(first))
+    assert len(generated) == 4  # v1 of three secrets and v2 of jwt_signing
+    everything_but_values = str({key: value for key, value in result.items() if key != 'secrets'})
+    everything_but_values += str({key: value for key, value in first.items() if key != 'secrets'})
+    for value in generated:
+        assert value not in diff['before'] and value not in diff['after']
+        assert value not in everything_but_values
+
+
+def test_no_diff_without_diff_mode(store):
+    assert 'diff' not in run({'path': store, 'secrets': POLICIES, 'now': T0})
+
+
+# ---- generated values ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize('alphabet, length, allowed', [
+    ('alnum', 24, set('abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789')),
+    ('hex', 32, set('0123456789abcdef')),
+    ('urlsafe', 30, set('abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_')),
+    ('ascii', 100, set(chr(code) for code in range(33, 127)) - set('\'"`\\')),
+])
+def test_generated_values_follow_the_policy(store, alphabet, length, allowed):
+    policy = {'s': {'length': length, 'alphabet': alphabet, 'period': '1h', 'overlap': '1m'}}
+    first = run({'path': store, 'secrets': policy, 'now': T0})['secrets']['s']['current']
+    second = run({'path': store, 'secrets': policy, 'now': '2025-01-01T01:00:00Z'})['secrets']['s']['current']
+    for value in (first, second):
+        assert len(value) == length
+        assert set(value) <= allowed, set(value) - allowed
+    assert first != second
+    assert [v['value'] for v in decrypt(store)['secrets']['s']['versions']] == [second, first]
+
+
+# ---- validation: every error names its field, nothing written -----------------------------------
+
+@pytest.mark.parametrize('change, fields', [
+    ({'secrets': {'a': {'length': 23}}}, ['secrets.a.length', '24']),
+    ({'secrets': {'a': {'length': 24, 'alphabet': 'hex'}}}, ['secrets.a', '96.0 bits', '128']),
+    ({'secrets': {'a': {'period': '1d', 'overlap': '2d'}}}, ['secrets.a.overlap']),
+    ({'secrets': {'a': {'period': 'soon'}}}, ['secrets.a.period', 'soon']),
+    ({'secrets': {'a': {'period': 0, 'overlap': 0}}}, ['secrets.a.period']),
+    ({'secrets': {'a': {'overlap': '1 day'}}}, ['secrets.a.overlap']),
+    ({'secrets': {'a': {'lenght': 40}}}, ['secrets.a.lenght']),
+    ({'secrets': {'a': {'alphabet': 'emoji'}}}, ['secrets.a.alphabet']),
+    ({'secrets': {'a': {'length': 'long'}}}, ['secrets.a.length']),
+    ({'secrets': {'a': 'strong'}}, ['secrets.a']),
+    ({'secrets': {}}, ['secrets']),
+    ({'names': ['a', 'zzz']}, ['names', 'zzz']),
+    ({'names': []}, ['names']),
+    ({'force': ['zzz']}, ['force', 'zzz']),
+    ({'force': ['b'], 'names': ['a']}, ['force', 'b']),
+    ({'force': 3}, ['force']),
+    ({'now': 'yesterday'}, ['now', 'yesterday']),
+    ({'vault_id': 'prod'}, ['vault_id', 'prod']),
+])
+def test_bad_input_is_rejected_naming_the_field_before_any_write(tmp_path, change, fields):
+    path = str(tmp_path / 'store.vault.yml')
+    args = {'path': path, 'secrets': {'a': {}, 'b': {}}, 'now': T0}
+    args.update(change)
+    result = run(args)
+    assert result['failed'] is True and result['changed'] is False
+    for field in fields:
+        assert field in result['msg']
+    assert not os.path.exists(path)
+
+    # The same input against an existing store leaves it byte for byte.
+    assert run({'path': path, 'secrets': {'a': {}, 'b': {}}, 'now': T0})['changed'] is True
+    snap = snapshot(path)
+    result = run(dict(args, now='2030-01-01T00:00:00Z') if 'now' not in change else args)
+    assert result['failed'] is True
+    assert same_as(path, snap)
+
+
+def test_unknown_option_is_rejected(store):
+    with pytest.raises(Exception, match='paht'):
+        run({'path': store, 'paht': store, 'secrets': POLICIES})
+    assert not os.path.exists(store)
+
+
+def test_policy_of_exactly_24_characters_and_128_bits_is_accepted(store):
+    result = run({'path': store, 'now': T0, 'secrets': {
+        'alnum24': {'length': 24}, 'hex32': {'length': 32, 'alphabet': 'hex'}, 'even': {'period': '1d', 'overlap': '1d'}}})
+    assert result['changed'] is True and result['rotated'] == ['alnum24', 'even', 'hex32']
+
+
+# ---- vault --------------------------------------------------------------------------------------
+
+def test_missing_vault_password_fails_before_anything_is_written(store):
+    result = run({'path': store, 'secrets': POLICIES, 'now': T0}, loader=no_vault_loader())
+    assert result['failed'] is True
+    assert 'vault password' in result['msg']
+    assert '--vault-password-file' in result['msg'] and '--vault-id' in result['msg'] and 'AWX' in result['msg']
+    assert not os.path.exists(store) and not os.path.exists(os.path.dirname(store))
+
+
+def test_missing_vault_password_leaves_an_existing_store_alone(store, first):
+    snap = snapshot(store)
+    result = run({'path': store, 'secrets': POLICIES, 'force': True, 'now': T0}, loader=no_vault_loader())
+    assert result['failed'] is True and 'vault password' in result['msg']
+    assert same_as(store, snap)
+
+
+def test_wrong_vault_password_fails_and_leaves_the_store(store, first):
+    snap = snapshot(store)
+    wrong = vault_loader(('default', VaultSecret(b'not-the-password')))
+    result = run({'path': store, 'secrets': POLICIES, 'force': True, 'now': T0}, loader=wrong)
+    assert result['failed'] is True
+    assert 'cannot be decrypted' in result['msg'] and 'vault password' in result['msg']
+    assert same_as(store, snap)
+    for value in values_of(first):
+        assert value not in result['msg']
+
+
+def test_vault_id_picks_the_encryption_secret_and_any_loaded_secret_decrypts(store):
+    loader = vault_loader(('lab', VaultSecret(b'lab-pass')), ('prod', VaultSecret(b'prod-pass')))
+    result = run({'path': store, 'secrets': POLICIES, 'now': T0, 'vault_id': 'prod'}, loader=loader)
+    assert result['changed'] is True
+    with open(store, 'rb') as handle:
+        assert handle.readline().rstrip() == b'$ANSIBLE_VAULT;1.2;AES256;prod'
+    assert decrypt(store, b'prod-pass')['secrets']['webhook']['versions'][0]['version'] == 1
+    # a run whose first secret is another one still reads it
+    again = run({'path': store, 'secrets': POLICIES, 'now': T0}, loader=loader)
+    assert again['changed'] is False and again['secrets']['webhook']['current'] == result['secrets']['webhook']['current']
+
+
+def test_encrypt_false_writes_plain_yaml_0600(store):
+    result = run({'path': store, 'secrets': POLICIES, 'now': T0, 'encrypt': False}, loader=no_vault_loader())
+    assert result['changed'] is True and result['encrypted'] is False
+    assert mode_of(store) == 0o600
+    with open(store) as handle:
+        text = handle.read()
+    assert not text.startswith('$ANSIBLE_VAULT')
+    on_disk = yaml.safe_load(text)
+    assert on_disk['secrets']['webhook']['versions'][0]['value'] == result['secrets']['webhook']['current']
+    snap = snapshot(store)
+    again = run({'path': store, 'secrets': POLICIES, 'now': T0, 'encrypt': False}, loader=no_vault_loader())
+    assert again['changed'] is False and same_as(store, snap)
+
+
+def test_plain_store_with_encrypt_true_is_refused(store):
+    run({'path': store, 'secrets': POLICIES, 'now': T0, 'encrypt': False})
+    snap = snapshot(store)
+    result = run({'path': store, 'secrets': POLICIES, 'now': '2030-01-01T00:00:00Z'})
+    assert result['failed'] is True and 'encrypt' in result['msg'] and 'plain' in result['msg']
+    assert same_as(store, snap)
+
+
+def test_encrypted_store_with_encrypt_false_is_refused(store, first):
+    snap = snapshot(store)
+    result = run({'path': store, 'secrets': POLICIES, 'now': '2030-01-01T00:00:00Z', 'encrypt': False})
+    assert result['failed'] is True and 'encrypt' in result['msg']
+    assert same_as(store, snap)
+
+
+def test_corrupt_store_is_reported_without_its_content(store):
+    os.makedirs(os.path.dirname(store))
+    leaked = 'Sup3r-Secret-Value-In-A-Broken-Line'
+    plaintext = 'format: 1\nsecrets:\n  a:\n    versions: [{version: 1, value: %s, created: x: y}\n' % leaked
+    with open(store, 'wb') as handle:
+        handle.write(VaultLib([('default', VaultSecret(VAULT_PASS))]).encrypt(plaintext))
+    snap = snapshot(store)
+    result = run({'path': store, 'secrets': {'a': {}}, 'force': True})
+    assert result['failed'] is True and 'not valid YAML' in result['msg'] and store in result['msg']
+    assert leaked not in result['msg']
+    assert same_as(store, snap)
+
+
+def test_relative_path_is_relative_to_the_playbook_directory(tmp_path):
+    loader = vault_loader()
+    loader.set_basedir(str(tmp_path))
+    result = run({'path': 'secrets/store.yml', 'secrets': {'a': {}}, 'now': T0}, loader=loader)
+    assert result['path'] == str(tmp_path / 'secrets' / 'store.yml')
+    assert os.path.isfile(result['path'])
+
+
+def test_concurrent_runs_on_one_store_rotate_once(store, first, monkeypatch):
+    """Several hosts (forks) running the task at once: the lock makes the first rotate and the others see it."""
+    slow_reason = logic.rotate_reason
+
+    def rotate_reason(*args):
+        time.sleep(0.3)  # widen the read-decide-write window so that unserialised runs would all rotate
+        return slow_reason(*args)
+
+    monkeypatch.setattr(logic, 'rotate_reason', rotate_reason)
+    context = multiprocessing.get_context('fork')
+    results = context.Queue()
+
+    def worker():
+        done = run({'path': store, 'secrets': {'webhook': {}}, 'names': ['webhook'], 'now': '2025-06-01T00:00:00Z'})
+        results.put((done.get('failed', False), done['rotated']))
+
+    workers = [context.Process(target=worker) for dummy in range(3)]
+    for process in workers:
+        process.start()
+    for process in workers:
+        process.join(30)
+    outcomes = [results.get(timeout=5) for dummy in workers]
+    assert [failed for failed, dummy in outcomes] == [False] * 3
+    assert sorted(len(rotated) for dummy, rotated in outcomes) == [0, 0, 1]
+    versions = decrypt(store)['secrets']['webhook']['versions']
+    assert [v['version'] for v in versions] == [2, 1]
+    assert versions[1]['value'] == first['secrets']['webhook']['current']
+
+
+# ---- through ansible-playbook: the CLI's vault password reaches the plugin; -vvv shows no value ----
+
+def playbook(tmp_path, extra):
+    book = tmp_path / 'rotate.yml'
+    book.write_text(textwrap.dedent('''\
+        - hosts: localhost
+          gather_facts: false
+          tasks:
+            - name: Rotate
+              flash.connect.secret_rotate:
+                path: "{{ playbook_dir }}/store.vault.yml"
+                secrets: {redis_app: {length: 40, alphabet: urlsafe}, webhook: {}}
+              run_once: true
+              no_log: true
+              register: __rotation
+            - name: Show the versions only
+              ansible.builtin.debug:
+                msg: "{{ __rotation.secrets | dict2items | map(attribute='value.version') | list }}"
+        '''))
+    config = tmp_path / 'ansible.cfg'
+    config.write_text('[defaults]\n')
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, '.collections'), ANSIBLE_NOCOLOR='1',
+               ANSIBLE_CONFIG=str(config), ANSIBLE_HOME=str(tmp_path / '.ansible'),
+               ANSIBLE_LOCALHOST_WARNING='0', ANSIBLE_INVENTORY_UNPARSED_WARNING='0')
+    env.pop('ANSIBLE_VAULT_PASSWORD_FILE', None)
+    command = [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '-vvv', '--diff',
+               '-i', 'localhost,', '-c', 'local', str(book)] + extra
+    return subprocess.run(command, env=env, cwd=str(tmp_path), capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_through_ansible_playbook_with_a_vault_password_file(tmp_path):
+    password_file = tmp_path / 'vault-pass'
+    password_file.write_text('cli-vault-pass\n')
+    first = playbook(tmp_path, ['--vault-password-file', str(password_file)])
+    assert first.returncode == 0, first.stdout + first.stderr
+    store = tmp_path / 'store.vault.yml'
+    on_disk = decrypt(str(store), b'cli-vault-pass')
+    values = [v['value'] for entry in on_disk['secrets'].values() for v in entry['versions']]
+    assert len(values) == 2
+    output = first.stdout + first.stderr
+    assert 'changed=1' in output
+    for value in values:
+        assert value not in output, 'a secret value appeared in the -vvv output'
+
+    second = playbook(tmp_path, ['--vault-id', 'default@%s' % password_file])
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert 'changed=0' in second.stdout
+    assert decrypt(str(store), b'cli-vault-pass') == on_disk
+
+
+def test_through_ansible_playbook_without_a_vault_password(tmp_path):
+    done = playbook(tmp_path, [])
+    assert done.returncode != 0
+    assert 'vault password' in done.stdout + done.stderr
+    assert not (tmp_path / 'store.vault.yml').exists()
