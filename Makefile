@@ -23,7 +23,7 @@ export PLATFORM_IMAGE ?= flash-connect/platform:bookworm
 export STAGE_LOG := $(ROOT)/.build/stages.tsv
 
 .PHONY: print-scenarios lab-check help preflight venv engine image link lint yamllint ansible-lint units sanity \
-        collection molecule molecule-all test lab lab-destroy clean lock
+        collection molecule molecule-all test lab lab-destroy lab-deploy lab-rollback app-image clean lock
 
 help: ## show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -39,6 +39,9 @@ engine: preflight ## install and start the Docker engine when missing
 
 image: engine ## build the systemd platform image (cached by tag)
 	@scripts/build-image.sh
+
+app-image: image ## build the reference app images (tests/app; cached by tag)
+	@scripts/build-app-image.sh
 
 link: ## make the checkout visible to Ansible as flash.connect
 	@mkdir -p $(dir $(COLL_LINK))
@@ -78,13 +81,21 @@ molecule-all: preflight venv image link ## every Molecule scenario, MOLECULE_JOB
 test: ## every gate and every scenario (what CI runs); prints each stage's duration
 	@scripts/test.sh
 
-lab: preflight venv image link ## the whole stack on local containers; writes .lab/endpoints.json
+lab: preflight venv app-image link ## the whole stack on local containers; writes .lab/endpoints.json
 	ansible-playbook -i inventories/lab playbooks/lab.yml
+
+TAG ?=
+lab-deploy: venv link ## blue/green deploy of TAG (e.g. make lab-deploy TAG=1.1.0) to the lab
+	@[ -n "$(TAG)" ] || { echo "make lab-deploy: give the release, e.g. TAG=1.1.0" >&2; exit 2; }
+	ansible-playbook -i inventories/lab playbooks/deploy.yml -e app_image_tag=$(TAG)
+
+lab-rollback: venv link ## back to the previous release in the lab
+	ansible-playbook -i inventories/lab playbooks/rollback.yml
 
 lab-destroy: venv link ## remove every container, network and volume the lab made
 	ansible-playbook -i inventories/lab playbooks/lab_destroy.yml
 
-lab-check: preflight venv image link ## make lab twice (changed=0 the second time), then lab-destroy leaving nothing
+lab-check: preflight venv app-image link ## make lab twice (changed=0 the second time), then lab-destroy leaving nothing
 	scripts/lab-check.sh
 
 lock: venv ## re-pin the full toolchain closure into requirements/constraints.txt

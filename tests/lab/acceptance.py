@@ -1,0 +1,309 @@
+# Copyright (c) 2026, Flash Connect infrastructure team
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Acceptance of the app in the running lab (issue 6), with a client sending requests through
+the proxy the whole time (https://localhost:8443, published on this machine's loopback only).
+
+    python3 tests/lab/acceptance.py [--only deploy,broken,proxy-gate,rollback,redis,rabbitmq]
+
+Each step prints one JSON line with its figures and exits non-zero on the first failure:
+  deploy      make lab-deploy TAG=1.1.0 under load: 0 failed requests, v1.1.0 served after.
+  broken      make lab-deploy TAG=1.2.0-broken: the play fails naming the direct gate, 0 failed
+              requests, only 1.1.0 served throughout, no 1.2.0-broken container left running.
+  proxy-gate  a good release whose gate through the proxy fails (latency ceiling 0.001 ms): the
+              proxy switches back, 0 failed requests, the new colour's containers are stopped.
+  rollback    make lab-rollback: back to the previous release (1.0.0), 0 failed requests.
+  redis       stop the container of the session master under load: /health/ready (a Redis
+              round trip through the app host's HAProxy) answers 200 again within 15 s, and
+              the balance cache works on the new master; no redeploy.
+  rabbitmq    stop one RabbitMQ node under load: commands (each an event published with
+              confirms) keep succeeding.
+"""
+import argparse
+import json
+import os
+import ssl
+import subprocess
+import sys
+import threading
+import time
+import http.client
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+STATE = os.path.join(ROOT, '.lab')
+LOGS = os.path.join(ROOT, '.build', 'lab-check')
+
+
+def endpoints():
+    with open(os.path.join(STATE, 'endpoints.json')) as handle:
+        return json.load(handle)
+
+
+class Client(threading.Thread):
+    """Requests through the proxy at a steady rate until stopped, each on a new TLS connection.
+
+    A new connection per request keeps the figures about the server: on a reused keep-alive
+    connection, a request can cross the server's close of that idle connection (nginx closes
+    idle connections when a reload retires its old workers), which HTTP clients answer by
+    resending idempotent requests (RFC 9110, 9.2.2); this client does not resend anything.
+    Every answer is recorded as (seconds since start, status or error, version, path)."""
+
+    def __init__(self, paths, rate=8.0, ca_file=None, timeout=10):
+        super(Client, self).__init__(daemon=True)
+        self.paths = paths
+        self.period = 1.0 / rate
+        self.ctx = ssl.create_default_context(cafile=ca_file or os.path.join(STATE, 'proxy-ca.crt'))
+        self.timeout = timeout
+        self.samples = []
+        self.stopping = threading.Event()
+        self.start_time = None
+
+    def _connect(self):
+        return http.client.HTTPSConnection('localhost', 8443, context=self.ctx, timeout=self.timeout)
+
+    def run(self):
+        conn = self._connect()
+        self.start_time = time.monotonic()
+        n = 0
+        while not self.stopping.is_set():
+            path = self.paths[n % len(self.paths)]
+            n += 1
+            sent = time.monotonic()
+            method, body = ('POST', json.dumps({'user': 'acc%d' % (n % 50), 'command': 'help'})) \
+                if path == '/api/commands' else ('GET', None)
+            if path.endswith('user='):
+                path = path + 'acc%d' % (n % 50)
+            try:
+                conn.request(method, path, body=body, headers={'Content-Type': 'application/json'})
+                resp = conn.getresponse()
+                data = resp.read()
+                version = None
+                try:
+                    version = json.loads(data).get('version')
+                except ValueError:
+                    pass
+                self.samples.append((sent - self.start_time, resp.status, version, path.split('?')[0]))
+            except Exception as exc:  # pylint: disable=broad-except
+                self.samples.append((sent - self.start_time, type(exc).__name__, None, path.split('?')[0]))
+            conn.close()
+            conn = self._connect()
+            pause = self.period - (time.monotonic() - sent)
+            if pause > 0:
+                self.stopping.wait(pause)
+        conn.close()
+
+    def stop(self):
+        self.stopping.set()
+        self.join(30)
+
+    def failed(self, path=None):
+        return [s for s in self.samples if (path is None or s[3] == path) and s[1] != 200]
+
+    def versions(self):
+        """The versions the /health answers showed, in order, without repeats."""
+        seq = []
+        for sample in self.samples:
+            if sample[2] and (not seq or seq[-1] != sample[2]):
+                seq.append(sample[2])
+        return seq
+
+
+def run(cmd, log_name):
+    """Run a make target, keep its output in .build/lab-check/, return (rc, output)."""
+    started = time.monotonic()
+    proc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          universal_newlines=True, check=False)
+    with open(os.path.join(LOGS, log_name), 'w') as handle:
+        handle.write(proc.stdout)
+    return proc.returncode, proc.stdout, round(time.monotonic() - started, 1)
+
+
+def running_versions():
+    out = subprocess.run(['docker', 'ps', '--filter', 'label=io.flash.lab=flash-lab', '--filter', 'label=io.flash.app',
+                          '--format', '{{.Label "io.flash.app.colour"}}={{.Label "io.flash.app.version"}}'],
+                         stdout=subprocess.PIPE, universal_newlines=True, check=True).stdout
+    return sorted(set(line for line in out.split() if line))
+
+
+def check(condition, step, message, figures):
+    if not condition:
+        print(json.dumps({'step': step, 'ok': False, 'error': message, 'figures': figures}))
+        sys.exit(1)
+
+
+def with_client(paths, action, settle=2.0, rate=8.0):
+    client = Client(paths, rate=rate)
+    client.start()
+    time.sleep(settle)
+    result = action()
+    time.sleep(settle)
+    client.stop()
+    return client, result
+
+
+def summary(client):
+    fails = client.failed()
+    return {'requests': len(client.samples), 'failed': len(fails), 'first_failures': fails[:5],
+            'versions_seen': client.versions()}
+
+
+def step_deploy(tag, step):
+    client, (rc, out, secs) = with_client(['/health', '/api/balance?user=', '/api/commands'],
+                                          lambda: run(['make', '--no-print-directory', 'lab-deploy', 'TAG=' + tag],
+                                                      'deploy-%s.log' % tag))
+    figures = dict(summary(client), rollout_seconds=secs, running=running_versions())
+    check(rc == 0, step, 'make lab-deploy TAG=%s failed (.build/lab-check/deploy-%s.log)' % (tag, tag), figures)
+    check(figures['failed'] == 0, step, 'requests failed during the deploy', figures)
+    check(figures['versions_seen'][-1:] == [tag], step, 'the proxy does not serve %s after the deploy' % tag, figures)
+    check(all(v.endswith('=' + tag) for v in figures['running']), step, 'the old colour still runs', figures)
+    return figures
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--only', default='deploy,broken,proxy-gate,rollback,redis,rabbitmq')
+    steps = parser.parse_args().only.split(',')
+    os.makedirs(LOGS, exist_ok=True)
+    ep = endpoints()
+
+    if 'deploy' in steps:
+        figures = step_deploy('1.1.0', 'deploy')
+        check(figures['versions_seen'] == ['1.0.0', '1.1.0'], 'deploy', 'expected 1.0.0 then 1.1.0 only', figures)
+        print(json.dumps({'step': 'deploy', 'ok': True, 'figures': figures}))
+
+    if 'broken' in steps:
+        client, (rc, out, secs) = with_client(['/health', '/api/balance?user='],
+                                              lambda: run(['make', '--no-print-directory', 'lab-deploy', 'TAG=1.2.0-broken'],
+                                                          'deploy-broken.log'))
+        figures = dict(summary(client), seconds=secs, running=running_versions())
+        check(rc != 0, 'broken', 'the broken release was accepted', figures)
+        check('direct gate of the' in out and 'Traffic stayed on' in out, 'broken',
+              'the failure does not name the gate (.build/lab-check/deploy-broken.log)', figures)
+        check(figures['failed'] == 0, 'broken', 'requests failed while the broken release was tried', figures)
+        check(figures['versions_seen'] == ['1.1.0'], 'broken', 'something else than 1.1.0 was served', figures)
+        check(not any('1.2.0-broken' in v for v in figures['running']), 'broken', 'broken containers still run', figures)
+        print(json.dumps({'step': 'broken', 'ok': True, 'figures': figures}))
+
+    if 'proxy-gate' in steps:
+        client, (rc, out, secs) = with_client(
+            ['/health', '/api/balance?user='],
+            lambda: run(['ansible-playbook', '-i', 'inventories/lab', 'playbooks/deploy.yml', '-e', 'app_image_tag=1.0.0',
+                         '-e', 'deploy_gate_max_latency_ms=0.001', '-e', 'deploy_gate_timeout=6'], 'deploy-proxy-gate.log'))
+        figures = dict(summary(client), seconds=secs, running=running_versions())
+        check(rc != 0, 'proxy-gate', 'a failing proxy gate was accepted', figures)
+        check('gate through the proxy' in out and 'Traffic is back on' in out, 'proxy-gate',
+              'the failure does not name the proxy gate (.build/lab-check/deploy-proxy-gate.log)', figures)
+        check(figures['failed'] == 0, 'proxy-gate', 'requests failed during the switch and switch-back', figures)
+        check(figures['versions_seen'][-1:] == ['1.1.0'], 'proxy-gate', 'the proxy does not serve 1.1.0 again', figures)
+        check(all(v.endswith('=1.1.0') for v in figures['running']), 'proxy-gate', 'the new colour still runs', figures)
+        print(json.dumps({'step': 'proxy-gate', 'ok': True, 'figures': figures}))
+
+    if 'rollback' in steps:
+        client, (rc, out, secs) = with_client(['/health', '/api/commands'],
+                                              lambda: run(['make', '--no-print-directory', 'lab-rollback'], 'rollback.log'))
+        figures = dict(summary(client), seconds=secs, running=running_versions())
+        check(rc == 0, 'rollback', 'make lab-rollback failed (.build/lab-check/rollback.log)', figures)
+        check(figures['failed'] == 0, 'rollback', 'requests failed during the rollback', figures)
+        check(figures['versions_seen'] == ['1.1.0', '1.0.0'], 'rollback', 'expected 1.1.0 then 1.0.0', figures)
+        print(json.dumps({'step': 'rollback', 'ok': True, 'figures': figures}))
+
+    if 'redis' in steps:
+        figures = redis_failover(ep)
+        print(json.dumps({'step': 'redis', 'ok': True, 'figures': figures}))
+
+    if 'rabbitmq' in steps:
+        figures = rabbitmq_node_loss(ep)
+        print(json.dumps({'step': 'rabbitmq', 'ok': True, 'figures': figures}))
+
+
+def sentinel_master(ep, name):
+    with open(ep['credentials']['redis-sentinel-auth']) as handle:
+        auth = handle.read().strip()
+    for sentinel in ep['redis']['sentinels']:
+        host, port = sentinel.rsplit(':', 1)
+        proc = subprocess.run(['docker', 'exec', '-e', 'REDISCLI_AUTH', host, 'redis-cli', '-p', port,
+                               'SENTINEL', 'get-master-addr-by-name', name], env=dict(os.environ, REDISCLI_AUTH=auth),
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, universal_newlines=True, check=False,
+                              timeout=15)
+        lines = proc.stdout.split()
+        if proc.returncode == 0 and len(lines) == 2:
+            return lines[0]
+    raise RuntimeError('no Sentinel answered for %s' % name)
+
+
+def container_of(ep, address):
+    for name, addr in ep['hosts'].items():
+        if address in (name, addr):
+            return name
+    raise RuntimeError('no lab host has address %s' % address)
+
+
+def redis_failover(ep):
+    master_addr = sentinel_master(ep, 'flash-session')
+    master = container_of(ep, master_addr)
+    client = Client(['/health/ready'], rate=10.0)
+    client.start()
+    time.sleep(3)
+    before = client.failed()
+    stopped_at = time.monotonic() - client.start_time
+    subprocess.run(['docker', 'stop', '-t', '0', master], check=True, stdout=subprocess.DEVNULL)
+    try:
+        time.sleep(25)
+    finally:
+        client.stop()
+        subprocess.run(['docker', 'start', master], check=True, stdout=subprocess.DEVNULL)
+    after = [s for s in client.samples if s[0] >= stopped_at]
+    # Recovery: the first answer from which every later one is 200.
+    last_bad = max([s[0] for s in after if s[1] != 200] or [stopped_at])
+    recovery = round(last_bad - stopped_at, 2)
+    new_master = container_of(ep, sentinel_master(ep, 'flash-session'))
+    figures = {'stopped': master, 'new_master': new_master, 'requests_after_stop': len(after),
+               'failed_after_stop': len([s for s in after if s[1] != 200]), 'recovered_within_s': recovery,
+               'failed_before_stop': len(before),
+               'failures_by_kind': dict((str(k), len([s for s in after if s[1] == k]))
+                                        for k in set(s[1] for s in after if s[1] != 200)),
+               'last_failure_s': [round(s[0] - stopped_at, 2) for s in after if s[1] != 200][-3:],
+               'first_failure_s': [round(s[0] - stopped_at, 2) for s in after if s[1] != 200][:3]}
+    check(len(before) == 0, 'redis', 'requests failed before the master was stopped', figures)
+    check(new_master != master, 'redis', 'Sentinel did not elect a new master', figures)
+    check(recovery <= 15.0, 'redis', 'requests needing Redis did not recover within 15 s', figures)
+    check(len([s for s in after if s[0] >= stopped_at + recovery]) >= 50, 'redis', 'too few requests after recovery', figures)
+    # The cache works on the new master: the second balance of a fresh user comes from Redis.
+    conn = http.client.HTTPSConnection('localhost', 8443, timeout=10,
+                                       context=ssl.create_default_context(cafile=ep['proxy']['ca_file']))
+    sources = []
+    for _attempt in range(2):
+        conn.request('GET', '/api/balance?user=failover%d' % int(time.time()))
+        sources.append(json.loads(conn.getresponse().read()).get('source'))
+    conn.close()
+    figures['balance_sources'] = sources
+    check(sources == ['wallet', 'cache'], 'redis', 'the balance cache does not work on the new master', figures)
+    return figures
+
+
+def rabbitmq_node_loss(ep):
+    nodes = [u.split('@', 1)[1].split(':', 1)[0] for u in ep['rabbitmq']['amqp_urls']]
+    victim = nodes[-1]
+    client = Client(['/api/commands'], rate=8.0)
+    client.start()
+    time.sleep(3)
+    stopped_at = time.monotonic() - client.start_time
+    subprocess.run(['docker', 'stop', '-t', '0', victim], check=True, stdout=subprocess.DEVNULL)
+    try:
+        time.sleep(20)
+    finally:
+        client.stop()
+        subprocess.run(['docker', 'start', victim], check=True, stdout=subprocess.DEVNULL)
+    after = [s for s in client.samples if s[0] >= stopped_at]
+    failed = [s for s in after if s[1] != 200]
+    late = [s for s in after if s[0] >= stopped_at + 5]
+    figures = {'stopped': victim, 'commands_after_stop': len(after), 'failed_after_stop': len(failed),
+               'failures': failed[:5], 'published_after_5s': len([s for s in late if s[1] == 200]),
+               'failed_after_5s': len([s for s in late if s[1] != 200])}
+    check(len(client.failed()) - len(failed) == 0, 'rabbitmq', 'commands failed before the node was stopped', figures)
+    check(figures['failed_after_5s'] == 0 and figures['published_after_5s'] >= 50, 'rabbitmq',
+          'events were not published after the node loss', figures)
+    return figures
+
+
+if __name__ == '__main__':
+    main()

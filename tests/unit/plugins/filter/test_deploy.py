@@ -1,0 +1,91 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, Flash Connect infrastructure team
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import pytest
+
+from ansible.errors import AnsibleFilterError
+from ansible_collections.flash.connect.plugins.filter.deploy import FilterModule, deploy_plan
+
+IMAGE = 'flashapp/flash-connect'
+
+
+def container(colour, version, verbose=True):
+    labels = {'io.flash.app': 'h1', 'io.flash.app.colour': colour, 'io.flash.app.version': version}
+    return {'Labels': labels} if verbose else {'Config': {'Labels': labels}}
+
+
+def test_registered():
+    assert FilterModule().filters()['deploy_plan'] is deploy_plan
+
+
+def test_first_deploy_goes_to_the_proxy_colour():
+    plan = deploy_plan([''], running=[], release={}, image=IMAGE, tag='1.0.0', first_colour='green')
+    assert (plan['mode'], plan['live'], plan['target'], plan['error']) == ('first', 'green', 'green', '')
+
+
+def test_same_tag_is_converged_in_place():
+    plan = deploy_plan(['blue'], running=[container('blue', '1.0.0')],
+                       release={'colour': 'blue', 'image': IMAGE, 'tag': '1.0.0'}, image=IMAGE, tag='1.0.0')
+    assert (plan['mode'], plan['target'], plan['live_tags']) == ('in-place', 'blue', ['1.0.0'])
+
+
+def test_force_switch_rolls_the_same_tag_through_the_idle_colour():
+    plan = deploy_plan(['blue'], running=[container('blue', '1.0.0')],
+                       release={'colour': 'blue', 'image': IMAGE, 'tag': '1.0.0'}, image=IMAGE, tag='1.0.0',
+                       force_switch=True)
+    assert (plan['mode'], plan['target']) == ('switch', 'green')
+    assert plan['previous'] == {'colour': 'blue', 'image': IMAGE, 'tag': '1.0.0'}
+
+
+def test_new_tag_goes_to_the_idle_colour_and_remembers_the_live_one():
+    plan = deploy_plan(['green', 'green'], running=[container('green', '1.0.0'), container('blue', '0.9.0')],
+                       release={'colour': 'green', 'image': IMAGE, 'tag': '1.0.0'}, image=IMAGE, tag='1.1.0')
+    assert (plan['mode'], plan['live'], plan['target']) == ('switch', 'green', 'blue')
+    assert plan['previous'] == {'colour': 'green', 'image': IMAGE, 'tag': '1.0.0'}
+    assert plan['live_tags'] == ['1.0.0']
+
+
+def test_new_image_with_the_same_tag_is_a_switch():
+    plan = deploy_plan(['blue'], running=[container('blue', '1.0.0', verbose=False)],
+                       release={'colour': 'blue', 'image': 'old/image', 'tag': '1.0.0'}, image=IMAGE, tag='1.0.0')
+    assert plan['mode'] == 'switch' and plan['target'] == 'green'
+
+
+def test_idle_colour_containers_do_not_count_as_live():
+    plan = deploy_plan(['blue'], running=[container('green', '1.1.0')], release={}, image=IMAGE, tag='1.1.0')
+    assert plan['mode'] == 'first' and plan['target'] == 'blue'
+
+
+def test_rollback_takes_the_previous_release():
+    release = {'colour': 'green', 'image': IMAGE, 'tag': '1.1.0',
+               'previous': {'colour': 'blue', 'image': IMAGE, 'tag': '1.0.0'}}
+    plan = deploy_plan(['green'], running=[container('green', '1.1.0')], release=release,
+                       image=IMAGE, tag='1.1.0', rollback=True)
+    assert (plan['mode'], plan['target'], plan['tag'], plan['image']) == ('switch', 'blue', '1.0.0', IMAGE)
+    assert plan['previous']['tag'] == '1.1.0'
+
+
+@pytest.mark.parametrize('kwargs, message', [
+    ({'rollback': True, 'release': {'colour': 'blue', 'tag': '1.0.0'}}, 'no previous release'),
+    ({'tag': ''}, 'app_image_tag'),
+    ({'first_colour': 'purple'}, 'proxy_active_colour=purple'),
+])
+def test_errors_name_the_cause(kwargs, message):
+    args = {'running': [], 'release': {}, 'image': IMAGE, 'tag': '1.0.0'}
+    args.update(kwargs)
+    plan = deploy_plan([''], **args)
+    assert message in plan['error']
+
+
+def test_proxies_that_disagree_are_an_error():
+    plan = deploy_plan(['blue', 'green'], running=[], image=IMAGE, tag='1.0.0')
+    assert 'disagree' in plan['error'] and plan['mode'] == ''
+
+
+def test_input_must_be_a_list():
+    with pytest.raises(AnsibleFilterError):
+        deploy_plan('blue')
