@@ -195,6 +195,57 @@ def cmd_redis_failover(opts):
     }
 
 
+def cmd_redis_replication(opts):
+    """Role and number of connected replicas of each Redis host, asked directly."""
+    report = {}
+    for host in opts.hosts.split(","):
+        info = redis_direct(host, opts.redis_port).info("replication")
+        report[host] = {"role": info["role"], "connected_slaves": info["connected_slaves"]}
+    return report
+
+
+def cmd_redis_replicaof(opts):
+    """REPLICAOF on host, as the admin user: `--master none` promotes it, else it follows."""
+    direct = redis_direct(opts.host, opts.redis_port)
+    if opts.master == "none":
+        answer = direct.execute_command("REPLICAOF", "NO", "ONE")
+    else:
+        answer = direct.execute_command("REPLICAOF", opts.master, str(opts.redis_port))
+    return {"host": opts.host, "master": opts.master, "answer": answer,
+            "role": direct.execute_command("ROLE")[0]}
+
+
+def cmd_redis_probe_endpoint(opts):
+    """Open a connection through the endpoint, AUTH and PING, and say what came back.
+
+    `ended` is closed (EOF), reset, or timeout; `answer` is every byte received.
+    """
+    start = time.monotonic()
+    try:
+        sock = socket.create_connection((ENDPOINT, opts.port), timeout=opts.timeout)
+    except OSError as error:
+        return {"connected": False, "ended": type(error).__name__, "answer": ""}
+    answer = b""
+    ended = "closed"
+    try:
+        sock.sendall(resp("AUTH", "flash-app", os.environ["REDIS_APP_PASSWORD"]) + resp("PING"))
+        while True:
+            data = sock.recv(1024)
+            if not data:
+                break
+            answer += data
+            if answer.count(b"\r\n") >= 2:
+                ended = "answered"
+                break
+    except (ConnectionResetError, BrokenPipeError):
+        ended = "reset"
+    except socket.timeout:
+        ended = "timeout"
+    sock.close()
+    return {"connected": True, "ended": ended, "answer": answer.decode(errors="replace"),
+            "seconds": round(time.monotonic() - start, 2)}
+
+
 def cmd_amqp(opts):
     """Open count new connections through the endpoint, each publishing with confirms."""
     import pika
@@ -270,6 +321,22 @@ def main():
     failover.add_argument("--bound", type=float, default=10)
     failover.add_argument("--keep-writing", type=float, default=3)
     failover.set_defaults(run=cmd_redis_failover)
+
+    replication = commands.add_parser("redis-replication")
+    replication.add_argument("--redis-port", type=int, default=6379)
+    replication.add_argument("--hosts", required=True)
+    replication.set_defaults(run=cmd_redis_replication)
+
+    replicaof = commands.add_parser("redis-replicaof")
+    replicaof.add_argument("--redis-port", type=int, default=6379)
+    replicaof.add_argument("--host", required=True)
+    replicaof.add_argument("--master", required=True, help="a host, or none")
+    replicaof.set_defaults(run=cmd_redis_replicaof)
+
+    probe_redis = commands.add_parser("redis-probe-endpoint")
+    probe_redis.add_argument("--port", type=int, default=6379)
+    probe_redis.add_argument("--timeout", type=float, default=5)
+    probe_redis.set_defaults(run=cmd_redis_probe_endpoint)
 
     amqp = commands.add_parser("amqp")
     amqp.add_argument("--count", type=int, default=10)
