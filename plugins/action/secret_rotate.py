@@ -31,6 +31,7 @@ ARGUMENT_SPEC = dict(
     secrets=dict(type='dict', required=True),
     names=dict(type='list', elements='str'),
     force=dict(type='raw', default=False),
+    create_only=dict(type='bool', default=False),
     encrypt=dict(type='bool', default=True),
     vault_id=dict(type='str'),
     now=dict(type='str'),
@@ -68,6 +69,10 @@ class ActionModule(ActionBase):
         policies = logic.validate_policies(args['secrets'])
         selected = logic.select_names(args['names'], policies)
         forced = logic.parse_force(args['force'], policies, selected)
+        create_only = args['create_only']
+        if create_only and forced:
+            raise logic.SecretRotateError('create_only: cannot be combined with force (forced: %s); create_only never'
+                                          ' rotates, run without create_only to rotate' % ', '.join(sorted(forced)))
         now = logic.parse_time(args['now'], 'now') if args['now'] else logic.utc_now()
         encrypt = args['encrypt']
         path = self._store_path(args['path'])
@@ -84,9 +89,12 @@ class ActionModule(ActionBase):
             rotated = []
             for name in selected:
                 policy = policies[name]
-                if logic.rotate_reason(logic.versions_of(store, name), policy, name in forced, now):
+                reason = logic.rotate_reason(logic.versions_of(store, name), policy, name in forced, now)
+                if create_only and reason != 'new':
+                    reason = None  # a due secret is only reported (its due date), never rotated here
+                if reason:
                     value = None if check_mode else self._fresh_value(store, name, policy)
-                    logic.add_version(store, name, value, now)
+                    logic.add_version(store, name, value, now, policy.overlap)
                     rotated.append(name)
                 reports[name] = logic.describe(logic.versions_of(store, name), policy, now)
                 reports[name]['rotated'] = name in rotated
@@ -104,12 +112,18 @@ class ActionModule(ActionBase):
             encrypted=encrypt,
             path=path,
             secrets=reports,
-            msg=('rotated: %s' % ', '.join(rotated)) if rotated else 'nothing due',
+            msg=self._summary(rotated, create_only),
         )
         if self._task.diff:
             out['diff'] = dict(before=before, after=logic.version_lines(store),
                                before_header=path, after_header=path)
         return out
+
+    @staticmethod
+    def _summary(rotated, create_only):
+        if create_only:
+            return ('created: %s' % ', '.join(rotated)) if rotated else 'every selected secret exists'
+        return ('rotated: %s' % ', '.join(rotated)) if rotated else 'nothing due'
 
     def _store_path(self, path):
         path = os.path.expanduser(path)

@@ -43,9 +43,10 @@ options:
       - A relative path is relative to the playbook's directory.
       - Written atomically (a temporary file in the same directory, fsync, rename) with mode C(0600);
         a missing parent directory is created with mode C(0700).
-      - 'The store is a YAML document C({format: 1, secrets: {NAME: {versions: [{version, value, created}]}}})
-        holding at most the two newest versions of a secret. Secrets in the store that are not in
-        I(secrets) are kept as they are.'
+      - 'The store is a YAML document C({format: 1, secrets: {NAME: {versions: [{version, value, created}], overlap: SECONDS}}})
+        holding at most the two newest versions of a secret, and the I(secrets.overlap) in force at the
+        last rotation (which the P(flash.connect.rotated_secret#lookup) lookup uses). Secrets in the
+        store that are not in I(secrets) are kept as they are.'
     type: path
     required: true
   secrets:
@@ -77,7 +78,19 @@ options:
       - V(true) forces every selected secret; a list forces only the secrets named (each must be
         in I(secrets) and selected by I(names)). A comma-separated string is read as a list.
       - Forcing creates one new version per run, so a second forced run rotates again.
+      - Forcing a secret together with I(create_only=true) is an error.
     type: raw
+    default: false
+  create_only:
+    description:
+      - Only create the missing secrets, never rotate.
+      - With V(true) a selected secret that has no version yet gets version 1 (the task reports changed),
+        and a secret whose rotation is due keeps its current version; it is reported with
+        RV(secrets.rotated=false) and its RV(secrets.due) date.
+      - For C(site.yml) so that every secret exists before any role reads it, while only the rotation
+        playbook rotates.
+      - Cannot be combined with I(force) (V(true) or a non-empty list); the error names C(create_only).
+    type: bool
     default: false
   encrypt:
     description:
@@ -122,6 +135,8 @@ notes:
     uses them.'
   - Timestamps are UTC. A rotation is due when the current version is at least I(secrets.period) old.
 seealso:
+  - plugin: flash.connect.rotated_secret
+    plugin_type: lookup
   - module: flash.connect.health_gate
 '''
 
@@ -149,6 +164,14 @@ EXAMPLES = r'''
   no_log: true
   register: __rotation
 
+- name: In site.yml - create the secrets that have no version yet, never rotate a due one
+  flash.connect.secret_rotate:
+    path: "{{ inventory_dir }}/secrets/store.vault.yml"
+    secrets: "{{ flash_secret_policies }}"
+    create_only: true
+  run_once: true
+  no_log: true
+
 - name: Lab only - a plain store the lab generates for itself
   flash.connect.secret_rotate:
     path: "{{ playbook_dir }}/../.lab/secrets.yml"
@@ -174,7 +197,9 @@ changed:
   type: bool
   sample: true
 rotated:
-  description: The secrets rotated in this run (would be, in check mode), sorted.
+  description:
+    - The secrets rotated in this run (would be, in check mode), sorted.
+    - With I(create_only=true), the secrets created in this run.
   returned: always
   type: list
   elements: str

@@ -252,6 +252,9 @@ def load_store(text, source):
             if not isinstance(created, (str, datetime.date)):
                 raise SecretRotateError('%s.created must be an ISO 8601 time' % at)
             parse_time(created, '%s.created' % at)
+        overlap = entry.get('overlap')
+        if overlap is not None and (isinstance(overlap, bool) or not isinstance(overlap, int) or overlap < 0):
+            raise SecretRotateError('%s.overlap must be a number of seconds (0 or more)' % where)
     return {'format': STORE_FORMAT, 'secrets': stored}
 
 
@@ -281,15 +284,40 @@ def rotate_reason(versions, policy, forced, now):
     return None
 
 
-def add_version(store, name, value, now):
-    """Put a new current version of ``name`` into ``store``, keeping the newest MAX_VERSIONS."""
+def add_version(store, name, value, now, overlap=None):
+    """Put a new current version of ``name`` into ``store``, keeping the newest MAX_VERSIONS.
+
+    ``overlap`` (seconds, the policy's overlap at this rotation) is recorded with the secret so that
+    readers without the policy (the rotated_secret lookup) know how long the previous version stays valid.
+    """
     versions = versions_of(store, name)
     number = versions[0]['version'] + 1 if versions else 1
     new = {'version': number, 'value': value, 'created': format_time(now)}
     entry = dict(store['secrets'].get(name) or {})
     entry['versions'] = [new] + versions[:MAX_VERSIONS - 1]
+    if overlap is not None:
+        entry['overlap'] = int(overlap)
     store['secrets'][name] = entry
     return new
+
+
+def stored_overlap(store, name):
+    """The overlap (seconds) recorded with ``name`` at its last rotation; 0 when none is recorded."""
+    entry = store['secrets'].get(name) or {}
+    return entry.get('overlap') or 0
+
+
+def previous_in_window(versions, overlap, now):
+    """(previous version, end of its window) while the previous version (of versions, newest first)
+    is still valid at ``now``, that is before the current version's creation plus ``overlap`` seconds;
+    else (None, None)."""
+    if len(versions) < 2:
+        return None, None
+    created = parse_time(versions[0]['created'], 'created')
+    valid_until = created + datetime.timedelta(seconds=overlap)
+    if now < valid_until:
+        return versions[1], valid_until
+    return None, None
 
 
 def describe(versions, policy, now):
@@ -305,12 +333,11 @@ def describe(versions, policy, now):
         'previous_version': None,
         'previous_valid_until': None,
     }
-    if len(versions) > 1:
-        valid_until = created + datetime.timedelta(seconds=policy.overlap)
-        if now < valid_until:
-            report['previous'] = versions[1]['value']
-            report['previous_version'] = versions[1]['version']
-            report['previous_valid_until'] = format_time(valid_until)
+    previous, valid_until = previous_in_window(versions, policy.overlap, now)
+    if previous is not None:
+        report['previous'] = previous['value']
+        report['previous_version'] = previous['version']
+        report['previous_valid_until'] = format_time(valid_until)
     return report
 
 

@@ -257,6 +257,81 @@ def test_secrets_not_in_the_policy_are_kept_untouched(store, first):
                                                'created': T0}]
 
 
+# ---- create_only (site.yml): create what is missing, never rotate -----------------------------------
+
+def test_create_only_creates_missing_secrets_and_keeps_existing_ones(store, first):
+    policies = dict(POLICIES, rabbitmq_app={'period': '30d'})
+    snap = snapshot(store)
+    result = run({'path': store, 'secrets': policies, 'create_only': True, 'now': '2025-01-02T00:00:00Z'})
+    assert result['changed'] is True and result['rotated'] == ['rabbitmq_app']
+    assert result['msg'] == 'created: rabbitmq_app'
+    assert result['secrets']['rabbitmq_app']['version'] == 1 and result['secrets']['rabbitmq_app']['rotated'] is True
+    assert not same_as(store, snap)
+    on_disk = decrypt(store)['secrets']
+    assert on_disk['rabbitmq_app']['versions'][0]['value'] == result['secrets']['rabbitmq_app']['current']
+    for name in POLICIES:
+        assert result['secrets'][name]['rotated'] is False
+        assert on_disk[name]['versions'] == first_versions(first, name)
+
+
+def first_versions(first, name):
+    return [{'version': 1, 'value': first['secrets'][name]['current'], 'created': T0}]
+
+
+def test_create_only_on_a_new_store_creates_every_secret(store):
+    result = run({'path': store, 'secrets': POLICIES, 'create_only': True, 'now': T0})
+    assert result['changed'] is True and result['rotated'] == sorted(POLICIES)
+    assert sorted(decrypt(store)['secrets']) == sorted(POLICIES)
+
+
+def test_create_only_never_rotates_a_due_secret(store, first):
+    snap = snapshot(store)
+    overdue = '2026-01-01T00:00:00Z'  # every secret is past its period
+    result = run({'path': store, 'secrets': POLICIES, 'create_only': True, 'now': overdue})
+    assert result['changed'] is False and result['rotated'] == []
+    assert result['msg'] == 'every selected secret exists'
+    assert same_as(store, snap), 'create_only must not rewrite the store'
+    for name in POLICIES:
+        report = result['secrets'][name]
+        assert report['rotated'] is False and report['version'] == 1
+        assert report['current'] == first['secrets'][name]['current']
+        assert report['due'] == first['secrets'][name]['due']
+    # The same run without create_only does rotate them.
+    assert run({'path': store, 'secrets': POLICIES, 'now': overdue})['rotated'] == sorted(POLICIES)
+
+
+def test_create_only_in_check_mode_reports_the_missing_one_and_writes_nothing(store, first):
+    snap = snapshot(store)
+    result = run({'path': store, 'secrets': dict(POLICIES, extra={}), 'create_only': True,
+                  'now': '2026-01-01T00:00:00Z'}, check_mode=True)
+    assert result['changed'] is True and result['rotated'] == ['extra']
+    assert same_as(store, snap)
+
+
+@pytest.mark.parametrize('force', [True, ['webhook'], 'webhook', 'yes'])
+def test_force_with_create_only_is_an_error_naming_create_only(store, first, force):
+    snap = snapshot(store)
+    result = run({'path': store, 'secrets': POLICIES, 'create_only': True, 'force': force, 'now': T0})
+    assert result['failed'] is True and result['changed'] is False
+    assert result['msg'].startswith('create_only:') and 'force' in result['msg']
+    assert same_as(store, snap)
+
+
+def test_create_only_with_force_false_or_empty_is_fine(store, first):
+    for force in (False, [], 'no'):
+        result = run({'path': store, 'secrets': POLICIES, 'create_only': True, 'force': force, 'now': T0})
+        assert result.get('failed') is not True and result['changed'] is False
+
+
+def test_the_overlap_of_the_rotation_is_recorded_in_the_store(store, first):
+    on_disk = decrypt(store)['secrets']
+    assert on_disk['redis_app']['overlap'] == 86400 and on_disk['jwt_signing']['overlap'] == 43200
+    assert on_disk['webhook']['overlap'] == 86400  # the default policy
+    run({'path': store, 'secrets': dict(POLICIES, webhook={'overlap': '2h'}), 'force': ['webhook'],
+         'now': '2025-01-02T00:00:00Z'})
+    assert decrypt(store)['secrets']['webhook']['overlap'] == 7200
+
+
 # ---- check mode, diff, no values in output ------------------------------------------------------
 
 def test_check_mode_on_a_new_store_writes_nothing(store):

@@ -201,3 +201,41 @@ def test_generate_uses_the_given_choice_function():
 
     assert logic.generate(policy, choice) == 'a' * 24
     assert seen == [logic.ALPHABETS['alnum']] * 24
+
+
+# ---- the recorded overlap and the window the lookup uses ------------------------------------------
+
+def test_add_version_records_the_overlap_and_previous_in_window_uses_it():
+    store = logic.empty_store()
+    logic.add_version(store, 'x', 'value-one', at('2025-01-01T00:00:00Z'), 3600)
+    assert logic.stored_overlap(store, 'x') == 3600
+    assert logic.previous_in_window(logic.versions_of(store, 'x'), 3600, at('2025-01-01T00:00:00Z')) == (None, None)
+    logic.add_version(store, 'x', 'value-two', at('2025-02-01T00:00:00Z'), 7200)
+    versions = logic.versions_of(store, 'x')
+    assert logic.stored_overlap(store, 'x') == 7200
+    previous, until = logic.previous_in_window(versions, 7200, at('2025-02-01T01:59:59Z'))
+    assert previous['value'] == 'value-one' and logic.format_time(until) == '2025-02-01T02:00:00Z'
+    assert logic.previous_in_window(versions, 7200, at('2025-02-01T02:00:00Z')) == (None, None)
+    assert logic.previous_in_window(versions, 0, at('2025-02-01T00:00:00Z')) == (None, None)
+
+
+def test_stored_overlap_is_0_when_none_is_recorded():
+    store = logic.empty_store()
+    logic.add_version(store, 'x', 'value-one', at('2025-01-01T00:00:00Z'))
+    assert 'overlap' not in store['secrets']['x']
+    assert logic.stored_overlap(store, 'x') == 0
+    assert logic.stored_overlap(store, 'unknown') == 0
+
+
+@pytest.mark.parametrize('overlap', [-1, 'long', True, 1.5])
+def test_load_store_rejects_a_bad_recorded_overlap(overlap):
+    text = logic.dump_store({'format': 1, 'secrets': {'x': {'overlap': overlap, 'versions': [
+        {'version': 1, 'value': 'v', 'created': '2025-01-01T00:00:00Z'}]}}})
+    with pytest.raises(logic.SecretRotateError, match=r'secrets\.x\.overlap'):
+        logic.load_store(text, 'store')
+
+
+def test_load_store_accepts_a_recorded_overlap():
+    text = logic.dump_store({'format': 1, 'secrets': {'x': {'overlap': 0, 'versions': [
+        {'version': 1, 'value': 'v', 'created': '2025-01-01T00:00:00Z'}]}}})
+    assert logic.load_store(text, 'store')['secrets']['x']['overlap'] == 0
