@@ -23,7 +23,7 @@ export PLATFORM_IMAGE ?= flash-connect/platform:bookworm
 export STAGE_LOG := $(ROOT)/.build/stages.tsv
 
 .PHONY: print-scenarios lab-check help preflight venv engine image link lint yamllint ansible-lint units sanity \
-        collection molecule molecule-all test lab lab-destroy lab-deploy lab-rollback app-image clean lock
+        collection molecule molecule-all test lab lab-destroy lab-deploy lab-rollback lab-rotate app-image clean lock
 
 help: ## show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -91,6 +91,9 @@ lab-deploy: venv link ## blue/green deploy of TAG (e.g. make lab-deploy TAG=1.1.
 
 lab-rollback: venv link ## back to the previous release in the lab
 	ansible-playbook -i inventories/lab playbooks/rollback.yml
+
+lab-rotate: venv link ## rotate every secret of the lab now, without downtime
+	ansible-playbook -i inventories/lab playbooks/rotate_secrets.yml -e rotate_secrets_force=true
 
 lab-destroy: venv link ## remove every container, network and volume the lab made
 	ansible-playbook -i inventories/lab playbooks/lab_destroy.yml

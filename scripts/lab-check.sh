@@ -90,9 +90,13 @@ if rabbitmq:
                                        stdout=subprocess.PIPE, universal_newlines=True, timeout=60, check=True).stdout)
     running = sorted(n.split("@", 1)[1] for n in status["running_nodes"])
     assert running == sorted(nodes), "rabbitmq: running nodes %s, expected %s" % (running, sorted(nodes))
-    with open(rabbitmq["app_password_file"]) as secret:
-        auth = subprocess.run(["docker", "exec", "-i", nodes[0], "rabbitmqctl", "authenticate_user", rabbitmq["app_user"]],
-                              stdin=secret, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=60)
+    # The lab's rotation store is plain YAML (0600); its newest version is the current value.
+    import yaml
+    store = yaml.safe_load(open(rabbitmq["app_password"]["store"]))
+    versions = store["secrets"][rabbitmq["app_password"]["secret"]]["versions"]
+    current = max(versions, key=lambda v: v["version"])["value"]
+    auth = subprocess.run(["docker", "exec", "-i", nodes[0], "rabbitmqctl", "authenticate_user", rabbitmq["app_user"]],
+                          input=current + "\n", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=60)
     assert auth.returncode == 0 and "Success" in auth.stdout, "rabbitmq: the app credential file does not authenticate"
     print("rabbitmq: %d nodes running in one cluster; the app credential authenticates" % len(running))
 PY

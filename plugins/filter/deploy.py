@@ -14,6 +14,8 @@ from ansible.module_utils.six import string_types
 COLOURS = ('blue', 'green')
 COLOUR_LABEL = 'io.flash.app.colour'
 VERSION_LABEL = 'io.flash.app.version'
+CONFIG_LABEL = 'io.flash.app.config'
+HOST_LABEL = 'io.flash.app.host'
 
 
 def _other(colour):
@@ -30,13 +32,17 @@ def _labels(container):
 
 
 def deploy_plan(live_colours, running=None, release=None, image='', tag='', rollback=False, first_colour='blue',
-                force_switch=False):
+                force_switch=False, config=''):
     """Decide where a release goes.
 
     ``live_colours``: the live colour each proxy reports ('' before its first install).
     ``running``: the running app containers of every app host (docker_host_info, verbose).
     ``release``: the release record of the last deploy ({} when none).
     ``image``/``tag``: the release asked for; with ``rollback`` the record's previous one is used.
+    ``config``: the configuration digest the app role gives the containers it would start (one
+    string, or app host -> digest, matched with the containers' host label);
+    a live colour made with another one (a changed variable or secret) is not converged in
+    place but replaced through the idle colour.
     ``force_switch``: go through the idle colour even when the live one runs the tag (new
     settings or secrets for the same release, without a failed request).
 
@@ -49,7 +55,8 @@ def deploy_plan(live_colours, running=None, release=None, image='', tag='', roll
     if not is_sequence(live_colours) or isinstance(live_colours, string_types):
         raise AnsibleFilterError('deploy_plan: expected the list of the proxies\' live colours')
     release = release if isinstance(release, dict) else {}
-    plan = {'mode': '', 'live': '', 'target': '', 'live_tags': [], 'image': image, 'tag': str(tag),
+    plan = {'mode': '', 'live': '', 'target': '', 'live_tags': [], 'config_changed': False,
+            'image': image, 'tag': str(tag),
             'previous': {}, 'rollback': bool(rollback), 'error': ''}
 
     if first_colour not in COLOURS:
@@ -65,12 +72,15 @@ def deploy_plan(live_colours, running=None, release=None, image='', tag='', roll
         return plan
     plan['live'] = live
 
-    live_tags = set()
+    live_tags, changed = set(), False
     for container in running or []:
         labels = _labels(container)
         if labels.get(COLOUR_LABEL) == live and labels.get(VERSION_LABEL):
             live_tags.add(labels[VERSION_LABEL])
+            wanted = config.get(labels.get(HOST_LABEL), '') if isinstance(config, dict) else config
+            changed = changed or (bool(wanted) and labels.get(CONFIG_LABEL, '') != wanted)
     plan['live_tags'] = sorted(live_tags)
+    plan['config_changed'] = changed
 
     if rollback:
         previous = release.get('previous') or {}
@@ -85,7 +95,8 @@ def deploy_plan(live_colours, running=None, release=None, image='', tag='', roll
     live_image = release.get('image') if release.get('colour') == live else None
     if not live_tags:
         plan.update(mode='first', target=live, previous=release.get('previous') or {})
-    elif live_tags == set([plan['tag']]) and live_image in (None, plan['image']) and not force_switch:
+    elif (live_tags == set([plan['tag']]) and live_image in (None, plan['image'])
+          and not force_switch and not plan['config_changed']):
         plan.update(mode='in-place', target=live, previous=release.get('previous') or {})
     else:
         plan.update(mode='switch', target=_other(live),

@@ -190,7 +190,15 @@ class Prober(object):
             # ROLE can be denied by an ACL that still allows INFO; anything else is a real error.
             if exc.code not in ('NOPERM', 'ERR'):
                 raise
-            info = _health_resp.parse_info(conn.command('INFO', 'replication'))
+            try:
+                info = _health_resp.parse_info(conn.command('INFO', 'replication'))
+            except _health_resp.RespError as denied:
+                # An application user (no ROLE, no INFO) can still prove it is let in: with
+                # expect_role any, an answered PING is the check.
+                if denied.code != 'NOPERM' or check['expect_role'] != 'any':
+                    raise
+                pong = conn.command('PING')
+                return _health.ProbeResult(pong == 'PONG', 'PING answered %s (this user may read neither ROLE nor INFO)' % pong)
             return _health.evaluate_redis_info(info, check['expect_role'])
         return _health.evaluate_redis_role(reply, check['expect_role'])
 

@@ -155,6 +155,8 @@ options:
           - C(redis) - the role the server must have, V(master), V(replica) or V(any). Defaults to V(any).
           - A replica passes only when its link to the master is up.
           - Read with C(ROLE), or C(INFO replication) when an ACL denies C(ROLE).
+          - With V(any), a user that may run neither (an application user) passes when it is let in
+            and C(PING) answers.
         type: str
       sentinel:
         description:

@@ -17,10 +17,18 @@ Each step prints one JSON line with its figures and exits non-zero on the first 
               the balance cache works on the new master; no redeploy.
   rabbitmq    stop one RabbitMQ node under load: commands (each an event published with
               confirms) keep succeeding.
+  rotate      (issue 7) rotate every secret (forced) under load with -vvv: 0 failed requests,
+              one new version each, no value in the output or the logs, the old Redis and
+              RabbitMQ passwords refused on every node and the new ones accepted, also after a
+              restart of each service; a second run changes nothing; bad input is refused
+              naming the variable, the store unchanged.
 """
 import argparse
+import glob
+import hashlib
 import json
 import os
+import re
 import ssl
 import subprocess
 import sys
@@ -160,7 +168,7 @@ def step_deploy(tag, step):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument('--only', default='deploy,broken,proxy-gate,rollback,redis,rabbitmq')
+    parser.add_argument('--only', default='deploy,broken,proxy-gate,rollback,rotate,redis,rabbitmq')
     steps = parser.parse_args().only.split(',')
     os.makedirs(LOGS, exist_ok=True)
     ep = endpoints()
@@ -205,6 +213,10 @@ def main():
         check(figures['failed'] == 0, 'rollback', 'requests failed during the rollback', figures)
         check(figures['versions_seen'] == ['1.1.0', '1.0.0'], 'rollback', 'expected 1.1.0 then 1.0.0', figures)
         print(json.dumps({'step': 'rollback', 'ok': True, 'figures': figures}))
+
+    if 'rotate' in steps:
+        figures = rotate(ep)
+        print(json.dumps({'step': 'rotate', 'ok': True, 'figures': figures}))
 
     if 'redis' in steps:
         figures = redis_failover(ep)
@@ -302,6 +314,106 @@ def rabbitmq_node_loss(ep):
     check(len(client.failed()) - len(failed) == 0, 'rabbitmq', 'commands failed before the node was stopped', figures)
     check(figures['failed_after_5s'] == 0 and figures['published_after_5s'] >= 50, 'rabbitmq',
           'events were not published after the node loss', figures)
+    return figures
+
+
+def store_current(path):
+    """Name -> (version, value) of the newest version of each secret in the lab's plain store."""
+    import yaml  # the toolchain's PyYAML (make puts .venv/bin first on PATH)
+    with open(path) as handle:
+        data = yaml.safe_load(handle)
+    out = {}
+    for name, entry in data['secrets'].items():
+        newest = max(entry['versions'], key=lambda v: v['version'])
+        out[name] = (newest['version'], newest['value'])
+    return out
+
+
+def redis_auth_ok(host, port, user, password):
+    proc = subprocess.run(['docker', 'exec', '-e', 'REDISCLI_AUTH', host, 'redis-cli', '-p', str(port), '--user', user,
+                           '--no-auth-warning', 'PING'], env=dict(os.environ, REDISCLI_AUTH=password),
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, check=False, timeout=15)
+    return proc.stdout.strip() == 'PONG'
+
+
+def rabbitmq_auth_ok(host, user, password):
+    proc = subprocess.run(['docker', 'exec', '-i', host, 'rabbitmqctl', 'authenticate_user', user], input=password + '\n',
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, check=False, timeout=60)
+    return proc.returncode == 0 and 'Success' in proc.stdout
+
+
+def credentials_check(ep, redis_pw, rmq_pw, expect, hosts=None):
+    """Every (or the given) Redis instance and RabbitMQ node accepts (expect=True) or refuses the passwords."""
+    results = {}
+    for host in hosts or ep['groups']['redis']:
+        if host in ep['groups']['redis']:
+            for port in (6379, 6380):
+                results['%s:%d' % (host, port)] = redis_auth_ok(host, port, ep['redis']['app_user'], redis_pw)
+    for host in hosts or ep['groups']['rabbitmq']:
+        if host in ep['groups']['rabbitmq']:
+            results[host] = rabbitmq_auth_ok(host, ep['rabbitmq']['app_user'], rmq_pw)
+    return all(v == expect for v in results.values()) and bool(results), results
+
+
+def rotate(ep):
+    store = ep['redis']['app_password']['store']
+    before = store_current(store)
+    cmd = ['ansible-playbook', '-i', 'inventories/lab', 'playbooks/rotate_secrets.yml', '-vvv']
+    client, (rc, out, secs) = with_client(['/health', '/api/balance?user=', '/api/commands'],
+                                          lambda: run(cmd + ['-e', 'rotate_secrets_force=true'], 'rotate.log'))
+    after = store_current(store)
+    figures = dict(summary(client), seconds=secs, running=running_versions(),
+                   versions={n: [before[n][0], after[n][0]] for n in after})
+    check(rc == 0, 'rotate', 'rotate_secrets.yml failed (.build/lab-check/rotate.log)', figures)
+    check(figures['failed'] == 0, 'rotate', 'requests failed during the rotation', figures)
+    check(all(after[n][0] == before[n][0] + 1 for n in before), 'rotate', 'not one new version per secret', figures)
+    # No value, old or new, in the -vvv output or in any log this run wrote.
+    values = [v for n in before for v in (before[n][1], after[n][1])]
+    logs = [open(f).read() for f in glob.glob(os.path.join(LOGS, '*.log'))]
+    leaks = [n for n in before for v in (before[n][1], after[n][1]) if any(v in text for text in logs + [out])]
+    figures['leaked'] = sorted(set(leaks))
+    check(not leaks and len(values) == 2 * len(before), 'rotate', 'a secret value appears in the output or a log', figures)
+    ok_old, old_res = credentials_check(ep, before['redis_app'][1], before['rabbitmq_app'][1], expect=False)
+    ok_new, new_res = credentials_check(ep, after['redis_app'][1], after['rabbitmq_app'][1], expect=True)
+    figures.update(old_refused=old_res, new_accepted=new_res)
+    check(ok_old, 'rotate', 'an old password still opens a node', figures)
+    check(ok_new, 'rotate', 'a new password does not open every node', figures)
+    # The new passwords survive a restart of each service (a Redis host's instances, a RabbitMQ node).
+    redis_host, rmq_host = ep['groups']['redis'][-1], ep['groups']['rabbitmq'][-1]
+    subprocess.run(['docker', 'exec', redis_host, 'systemctl', 'restart', 'redis-server@session', 'redis-server@cache'],
+                   check=True, timeout=120)
+    subprocess.run(['docker', 'exec', rmq_host, 'systemctl', 'restart', 'rabbitmq-server'], check=True, timeout=300)
+    subprocess.run(['docker', 'exec', rmq_host, 'rabbitmqctl', 'await_startup'], check=True, timeout=300,
+                   stdout=subprocess.DEVNULL)
+    ok_restart, restart_res = credentials_check(ep, after['redis_app'][1], after['rabbitmq_app'][1], expect=True,
+                                                hosts=[redis_host, rmq_host])
+    figures['after_restart'] = restart_res
+    check(ok_restart, 'rotate', 'a new password does not survive the restart', figures)
+    # Nothing due: a second run changes nothing and adds no version.
+    rc2, out2, secs2 = run(cmd, 'rotate-again.log')
+    figures['second_run_seconds'] = secs2
+    check(rc2 == 0 and not re.search(r'changed=[1-9]', out2), 'rotate', 'the second run changed something', figures)
+    check(store_current(store) == after, 'rotate', 'the second run added a version', figures)
+    # Bad input: refused before any change, naming the variable; the store unchanged.
+    digest = hashlib.sha256(open(store, 'rb').read()).hexdigest()
+    policies = {n: {'length': 32, 'period': '90d', 'overlap': '0s'} for n in after}
+    weak = dict(policies, redis_app={'length': 16, 'period': '90d', 'overlap': '0s'})
+    long_overlap = dict(policies, redis_app={'length': 32, 'period': '1d', 'overlap': '2d'})
+    missing_vault = os.path.join(ROOT, '.build', 'lab-check', 'no-such-store.vault.yml')
+    cases = [
+        ('unknown secret', ['-e', json.dumps({'rotate_secrets_names': ['redis_app', 'no_such_secret']})], 'rotate_secrets_names'),
+        ('weaker than 24 characters', ['-e', json.dumps({'rotation_policies': weak})], 'secrets.redis_app.length'),
+        ('overlap longer than the period', ['-e', json.dumps({'rotation_policies': long_overlap})], 'secrets.redis_app.overlap'),
+        ('no vault password', ['-e', json.dumps({'rotation_store': missing_vault, 'rotation_store_encrypt': True})], 'vault password'),
+    ]
+    refused = {}
+    for name, extra, needle in cases:
+        rc3, out3, dummy = run(cmd[:-1] + extra, 'rotate-bad-%s.log' % name.replace(' ', '-'))
+        refused[name] = rc3 != 0 and needle in out3 and 'changed=0' in out3
+    figures['bad_input_refused'] = refused
+    check(all(refused.values()), 'rotate', 'bad input was not refused naming the variable', figures)
+    check(hashlib.sha256(open(store, 'rb').read()).hexdigest() == digest and not os.path.exists(missing_vault),
+          'rotate', 'bad input changed the store', figures)
     return figures
 
 

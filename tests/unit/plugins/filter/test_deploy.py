@@ -13,8 +13,9 @@ from ansible_collections.flash.connect.plugins.filter.deploy import FilterModule
 IMAGE = 'flashapp/flash-connect'
 
 
-def container(colour, version, verbose=True):
-    labels = {'io.flash.app': 'h1', 'io.flash.app.colour': colour, 'io.flash.app.version': version}
+def container(colour, version, verbose=True, config='c1', host='h1'):
+    labels = {'io.flash.app': host, 'io.flash.app.colour': colour, 'io.flash.app.version': version,
+              'io.flash.app.config': config, 'io.flash.app.host': host}
     return {'Labels': labels} if verbose else {'Config': {'Labels': labels}}
 
 
@@ -31,6 +32,26 @@ def test_same_tag_is_converged_in_place():
     plan = deploy_plan(['blue'], running=[container('blue', '1.0.0')],
                        release={'colour': 'blue', 'image': IMAGE, 'tag': '1.0.0'}, image=IMAGE, tag='1.0.0')
     assert (plan['mode'], plan['target'], plan['live_tags']) == ('in-place', 'blue', ['1.0.0'])
+
+
+def test_same_tag_and_config_is_in_place():
+    plan = deploy_plan(['blue'], running=[container('blue', '1.0.0', config='c1')], image=IMAGE, tag='1.0.0', config='c1')
+    assert plan['mode'] == 'in-place' and not plan['config_changed']
+
+
+def test_changed_config_goes_through_the_idle_colour():
+    plan = deploy_plan(['blue'], running=[container('blue', '1.0.0', config='c1'), container('blue', '1.0.0', config='c2')],
+                       image=IMAGE, tag='1.0.0', config='c2')
+    assert (plan['mode'], plan['target'], plan['config_changed']) == ('switch', 'green', True)
+    assert plan['previous']['tag'] == '1.0.0'
+
+
+def test_config_is_compared_per_host():
+    running = [container('blue', '1.0.0', config='a1', host='h1'), container('blue', '1.0.0', config='b1', host='h2')]
+    same = deploy_plan(['blue'], running=running, image=IMAGE, tag='1.0.0', config={'h1': 'a1', 'h2': 'b1'})
+    assert same['mode'] == 'in-place'
+    changed = deploy_plan(['blue'], running=running, image=IMAGE, tag='1.0.0', config={'h1': 'a1', 'h2': 'b2'})
+    assert changed['mode'] == 'switch' and changed['config_changed']
 
 
 def test_force_switch_rolls_the_same_tag_through_the_idle_colour():

@@ -819,6 +819,17 @@ def test_redis_probe_falls_back_to_info_when_role_is_denied(redis_server):
     assert redis_server.commands[-1] == ['INFO', 'replication']
 
 
+def test_redis_probe_app_user_without_role_or_info_passes_on_ping_with_any(redis_server):
+    redis_server.replies['ROLE'] = resp.RespError("NOPERM User app has no permissions to run the 'role' command")
+    redis_server.replies['INFO'] = resp.RespError("NOPERM User app has no permissions to run the 'info' command")
+    redis_server.replies['PING'] = Simple('PONG')
+    result = probe(redis_check(redis_server))
+    assert result.ok, result.detail
+    assert redis_server.commands[-1] == ['PING'] and 'PING answered PONG' in result.detail
+    result = probe(redis_check(redis_server, expect_role='master'))
+    assert not result.ok and 'NOPERM' in result.detail
+
+
 def sentinel_replies(ckquorum):
     return {
         'SENTINEL CKQUORUM': ckquorum,
