@@ -21,11 +21,6 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.flash.connect.plugins.plugin_utils import _secret_rotate as logic
 
-try:  # ansible-core 2.19+ also keeps the CLI's vault secrets in a context
-    from ansible.parsing.vault import VaultSecretsContext
-except ImportError:  # pragma: no cover - older ansible-core
-    VaultSecretsContext = None
-
 ARGUMENT_SPEC = dict(
     path=dict(type='path', required=True),
     secrets=dict(type='dict', required=True),
@@ -75,7 +70,7 @@ class ActionModule(ActionBase):
                                           ' rotates, run without create_only to rotate' % ', '.join(sorted(forced)))
         now = logic.parse_time(args['now'], 'now') if args['now'] else logic.utc_now()
         encrypt = args['encrypt']
-        path = self._store_path(args['path'])
+        path = logic.store_path(self._loader, args['path'])
         vault, vault_secret, vault_id = self._vault_for(encrypt, args['vault_id'])
         check_mode = bool(self._task.check_mode)
 
@@ -125,26 +120,11 @@ class ActionModule(ActionBase):
             return ('created: %s' % ', '.join(rotated)) if rotated else 'every selected secret exists'
         return ('rotated: %s' % ', '.join(rotated)) if rotated else 'nothing due'
 
-    def _store_path(self, path):
-        path = os.path.expanduser(path)
-        if not os.path.isabs(path):
-            path = os.path.join(self._loader.get_basedir(), path)
-        # Follow a symlinked store so that the link keeps pointing at it after a write.
-        return os.path.realpath(path)
-
-    def _loaded_vault_secrets(self):
-        vault = getattr(self._loader, '_vault', None)
-        found = list(getattr(vault, 'secrets', None) or [])
-        if not found and VaultSecretsContext is not None:
-            context = VaultSecretsContext.current(optional=True)
-            found = list(context.secrets or []) if context else []
-        return found
-
     def _vault_for(self, encrypt, vault_id):
         """(VaultLib for reading, secret and id for writing); all None when the store is plain."""
         if not encrypt:
             return None, None, None
-        loaded = self._loaded_vault_secrets()
+        loaded = logic.loaded_vault_secrets(self._loader)
         if not loaded:
             raise logic.SecretRotateError(NO_VAULT_PASSWORD)
         if vault_id is None:

@@ -120,11 +120,6 @@ from ansible.plugins.lookup import LookupBase
 
 from ansible_collections.flash.connect.plugins.plugin_utils import _secret_rotate as logic
 
-try:  # ansible-core 2.19+ also keeps the CLI's vault secrets in a context
-    from ansible.parsing.vault import VaultSecretsContext
-except ImportError:  # pragma: no cover - older ansible-core
-    VaultSecretsContext = None
-
 NO_STORE = ('store: the secret store %s does not exist (flash.connect.secret_rotate creates it);'
             ' run the rotate_secrets or site playbook first, or check the path')
 NO_VAULT_PASSWORD = ('store: %s is vault-encrypted but no vault password is loaded. Give one with'
@@ -170,18 +165,7 @@ class LookupModule(LookupBase):
     def _store_path(self, path):
         if not path:
             raise logic.SecretRotateError('store: the path of the secret store is required')
-        path = os.path.expanduser(path)
-        if not os.path.isabs(path):
-            path = os.path.join(self._loader.get_basedir(), path)
-        return os.path.realpath(path)
-
-    def _loaded_vault_secrets(self):
-        vault = getattr(self._loader, '_vault', None)
-        found = list(getattr(vault, 'secrets', None) or [])
-        if not found and VaultSecretsContext is not None:
-            context = VaultSecretsContext.current(optional=True)
-            found = list(context.secrets or []) if context else []
-        return found
+        return logic.store_path(self._loader, path)
 
     def _store(self, path, encrypt):
         """The parsed store, from the cache while the file is unchanged."""
@@ -195,7 +179,7 @@ class LookupModule(LookupBase):
 
         with _CACHE_LOCK:
             cached = _CACHE.get(key)
-        loaded = self._loaded_vault_secrets()
+        loaded = logic.loaded_vault_secrets(self._loader)
         if cached is None:
             encrypted, store = self._read(path, loaded)
             with _CACHE_LOCK:

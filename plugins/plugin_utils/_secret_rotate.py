@@ -15,11 +15,17 @@ __metaclass__ = type
 
 import datetime
 import math
+import os
 import re
 import secrets
 import string
 
 import yaml
+
+try:  # ansible-core 2.19+ also keeps the CLI's vault secrets in a context
+    from ansible.parsing.vault import VaultSecretsContext
+except ImportError:  # pragma: no cover - older ansible-core
+    VaultSecretsContext = None
 
 STORE_FORMAT = 1
 MAX_VERSIONS = 2  # current + previous
@@ -349,3 +355,22 @@ def version_lines(store):
             created = format_time(parse_time(version['created'], 'created'))
             lines.append('%s: version %d created %s\n' % (name, version['version'], created))
     return ''.join(lines)
+
+
+def store_path(loader, path):
+    """The store's absolute path: a relative one is taken from the playbook directory, and a
+    symlinked store is followed so that the link keeps pointing at it after a write."""
+    path = os.path.expanduser(path)
+    if not os.path.isabs(path):
+        path = os.path.join(loader.get_basedir(), path)
+    return os.path.realpath(path)
+
+
+def loaded_vault_secrets(loader):
+    """The vault secrets Ansible loaded (--vault-id, --vault-password-file, AWX's credential)."""
+    vault = getattr(loader, '_vault', None)
+    found = list(getattr(vault, 'secrets', None) or [])
+    if not found and VaultSecretsContext is not None:
+        context = VaultSecretsContext.current(optional=True)
+        found = list(context.secrets or []) if context else []
+    return found
