@@ -113,13 +113,18 @@ log "second make lab: changed=0 on every host"
 python3 tests/lab/acceptance.py | tee "$out/acceptance.jsonl" || die "lab acceptance failed (figures above; logs: $out)"
 
 # After the failover and the node loss, the release back on the inventory's pin: a converge
-# still changes nothing (and so does not move the Redis master back).
+# still changes nothing on any host of the stack (and so does not move the Redis master
+# back). On the controller, only .lab/endpoints.json may be rewritten: it describes the live
+# colour and the release record, which the deploys and the rotation moved.
 make --no-print-directory lab >"$out/lab-3.log" 2>&1 || { tail -n 60 "$out/lab-3.log"; die "third make lab failed"; }
-if grep -E 'changed=[1-9]' "$out/lab-3.log"; then
+if grep -E '^[A-Za-z0-9_.-]+ +: ok=.*changed=[1-9]' "$out/lab-3.log" | grep -v '^localhost '; then
   grep -B5 '^changed:' "$out/lab-3.log" | head -n 40 >&2 || true
-  die "make lab after the failovers changed something (see above; log: $out/lab-3.log)"
+  die "make lab after the failovers changed a host (see above; log: $out/lab-3.log)"
 fi
-log "make lab after the failovers: changed=0 on every host"
+controller_changes="$(awk '/^TASK \[/ {task = $0} /^changed: \[localhost\]/ {print task}' "$out/lab-3.log" \
+  | grep -v 'Write the endpoints file' || true)"
+[ -z "$controller_changes" ] || die "make lab after the failovers changed the controller beyond endpoints.json: $controller_changes"
+log "make lab after the failovers: changed=0 on every host (endpoints.json rewritten: $(grep -c '^changed: \[localhost\]' "$out/lab-3.log" || true))"
 
 volumes="$(lab_volumes)"
 make --no-print-directory lab-destroy >"$out/destroy.log" 2>&1 || { tail -n 30 "$out/destroy.log"; die "lab-destroy failed"; }
