@@ -25,7 +25,7 @@ log "installed into an empty path: $dest"
 
 export ANSIBLE_COLLECTIONS_PATH="$OUT/install"
 count=0
-for type in module filter lookup test; do
+for type in module filter lookup test callback; do
   while read -r name _; do
     [ -n "$name" ] || continue
     ansible-doc -t "$type" "$name" >/dev/null || die "ansible-doc -t $type $name failed"
@@ -35,7 +35,7 @@ done
 # Every plugin shipped must be listed (a plugin ansible-doc cannot see is broken): modules
 # are .py files, filters and tests are documented by one .yml file each.
 shipped=0
-for f in "$dest"/plugins/modules/[!_]*.py "$dest"/plugins/filter/*.yml "$dest"/plugins/test/*.yml "$dest"/plugins/lookup/[!_]*.py; do
+for f in "$dest"/plugins/modules/[!_]*.py "$dest"/plugins/filter/*.yml "$dest"/plugins/test/*.yml "$dest"/plugins/lookup/[!_]*.py "$dest"/plugins/callback/[!_]*.py; do
   [ -e "$f" ] && shipped=$((shipped + 1))
 done
 roles=0
