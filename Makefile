@@ -55,7 +55,8 @@ ansible-lint: venv link
 
 lint: yamllint ansible-lint ## yamllint + ansible-lint (production profile)
 
-units: venv link ## pytest for every plugin
+units: venv link ## pytest for every plugin and the alert rules (promtool from Debian)
+	@scripts/monitoring-tools.sh
 	python -m pytest -q
 
 sanity: venv ## ansible-test sanity on a copy of the tree at ansible_collections/flash/connect
