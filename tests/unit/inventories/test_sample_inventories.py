@@ -39,7 +39,7 @@ WIRING = {
     'redis': ['redis_app_default_user', 'redis_app_passwords', 'redis_admin_passwords', 'redis_replication_passwords',
               'redis_sentinel_passwords', 'redis_monitoring_passwords', 'redis_sentinel_requirepass', 'redis_instances'],
     'rabbitmq': ['rabbitmq_erlang_cookie', 'rabbitmq_admin_password', 'rabbitmq_app_password', 'rabbitmq_monitoring_password',
-                 'rabbitmq_app_user', 'rabbitmq_app_vhost', 'rabbitmq_queues'],
+                 'rabbitmq_app_user', 'rabbitmq_app_vhost', 'rabbitmq_app_queue_name'],
     'proxy': ['proxy_server_names', 'proxy_tls_source', 'proxy_upstreams'],
     'app': ['app_image', 'app_image_tag', 'app_colour_ports', 'app_endpoints_redis', 'app_endpoints_redis_password',
             'app_endpoints_rabbitmq', 'app_redis_host', 'app_redis_port', 'app_redis_username', 'app_redis_password',
@@ -227,6 +227,8 @@ def _replace_line(relative, pattern, replacement):
     ('group_vars/app/main.yml', r'^app_endpoints_redis_password:.*\n', '', 'app_endpoints_redis_password'),
     # A wiring that drifted: the app asks for a Redis port no local endpoint listens on.
     ('group_vars/app/main.yml', r'^app_redis_port:.*', 'app_redis_port: 6390', 'app_redis_port'),
+    # The app listens on a queue the rabbitmq group does not declare.
+    ('group_vars/app/main.yml', r'^app_rabbitmq_queue_name:.*', 'app_rabbitmq_queue_name: flash_events', 'app_rabbitmq_queue_name'),
     # Default-user mode, yet the app names a user.
     ('group_vars/app/main.yml', r'^app_redis_username:.*', 'app_redis_username: flash-app', 'app_redis_username'),
 ])

@@ -164,7 +164,11 @@ def test_choices_include_the_default(name):
     wrong = []
     for entry_point, spec in specs.items():
         for path, option in _walk(spec.get('options')):
-            if 'choices' in option and 'default' in option and option['default'] not in option['choices']:
+            if 'choices' not in option or 'default' not in option:
+                continue
+            # For a list, choices constrain each element (as ansible's argument spec does).
+            values = option['default'] if option.get('type') == 'list' else [option['default']]
+            if any(value not in option['choices'] for value in values or []):
                 wrong.append('%s:%s default %r not in %r' % (entry_point, path, option['default'], option['choices']))
     assert not wrong, 'roles/%s: %s' % (name, '; '.join(wrong))
 
