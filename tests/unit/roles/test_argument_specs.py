@@ -64,8 +64,7 @@ def _walk(options, prefix=''):
     """Yield (dotted name, option) for every option and suboption."""
     for name, option in (options or {}).items():
         yield prefix + name, option
-        for sub in _walk(option.get('options'), prefix + name + '.'):
-            yield sub
+        yield from _walk(option.get('options'), prefix + name + '.')
 
 
 def _tasks(name):
@@ -76,8 +75,7 @@ def _tasks(name):
                 continue
             yield task
             for key in ('block', 'rescue', 'always'):
-                for inner in flatten(task.get(key)):
-                    yield inner
+                yield from flatten(task.get(key))
     for path in sorted(glob.glob(os.path.join(ROOT, 'roles', name, 'tasks', '*.yml'))):
         for task in flatten(_load(path) if isinstance(_load(path), list) else []):
             yield os.path.basename(path), task
