@@ -9,13 +9,14 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import copy
+import fcntl
 import multiprocessing
 import os
 import stat
 import subprocess
 import sys
 import textwrap
-import time
+import types
 from unittest.mock import MagicMock
 
 import pytest
@@ -26,7 +27,9 @@ from ansible.parsing.vault import VaultLib, VaultSecret
 from ansible.playbook.play_context import PlayContext
 from ansible.template import Templar
 
+from ansible_collections.flash.connect.plugins.action import secret_rotate as action_module
 from ansible_collections.flash.connect.plugins.action.secret_rotate import ActionModule
+from ansible_collections.flash.connect.plugins.modules import secret_rotate as module_doc
 from ansible_collections.flash.connect.plugins.plugin_utils import _secret_rotate as logic
 
 VAULT_PASS = b'test-vault-pass'
@@ -373,6 +376,45 @@ def test_diff_shows_versions_and_dates_never_values(store, first):
         assert value not in everything_but_values
 
 
+def _documented_value_fields():
+    """The fields of RV(secrets) whose documentation says they hold a value."""
+    contains = yaml.safe_load(module_doc.RETURN)['secrets']['contains']
+    return {name for name, field in contains.items()
+            if ' '.join(field['description'] if isinstance(field['description'], list) else [field['description']])
+            .startswith(('The current value', 'The previous value'))}
+
+
+def _where(result, values, path=()):
+    """Every path of the result (dict keys, list indexes as '*') whose text holds one of the values."""
+    found = set()
+    if isinstance(result, dict):
+        for key, item in result.items():
+            found |= _where(item, values, path + (str(key),))
+    elif isinstance(result, (list, tuple)):
+        for item in result:
+            found |= _where(item, values, path + ('*',))
+    elif any(value in str(result) for value in values):
+        found.add(path)
+    return found
+
+
+def test_the_result_holds_values_only_where_the_documentation_says(store, first):
+    """What Ansible shows of the result without no_log: values only in secrets.NAME.current/previous."""
+    assert _documented_value_fields() == {'current', 'previous'}
+    rotated = run({'path': store, 'secrets': POLICIES, 'now': '2025-01-31T00:00:00Z', 'force': True}, diff=True)
+    values = set(values_of(first)) | set(values_of(rotated))
+    assert len(values) == 6  # three v1 values and their three v2 values
+    allowed = {('secrets', name, field) for name in POLICIES for field in _documented_value_fields()}
+    assert _where(rotated, values) <= allowed
+    assert _where(first, values) <= allowed
+    checked = run({'path': store, 'secrets': POLICIES, 'now': '2025-01-31T00:00:00Z', 'force': True},
+                  check_mode=True, diff=True)
+    assert _where(checked, values) <= allowed
+    # Positive control: the search finds a value put anywhere else.
+    planted = dict(rotated, msg='rotated %s' % sorted(values)[0], diff={'after': sorted(values)[1]})
+    assert {('msg',), ('diff', 'after')} <= _where(planted, values)
+
+
 def test_no_diff_without_diff_mode(store):
     assert 'diff' not in run({'path': store, 'secrets': POLICIES, 'now': T0})
 
@@ -539,27 +581,67 @@ def test_relative_path_is_relative_to_the_playbook_directory(tmp_path):
 
 
 def test_concurrent_runs_on_one_store_rotate_once(store, first, monkeypatch):
-    """Several hosts (forks) running the task at once: the lock makes the first rotate and the others see it."""
-    slow_reason = logic.rotate_reason
+    """Several hosts (forks) running the task at once: the lock makes the first rotate and the others see it.
+
+    No timing: run A holds the read-decide-write window open (inside rotate_reason) until runs B
+    and C have each arrived - either at the lock, or, were the runs not serialised, inside the same
+    window. Only then is A let go. Serialised, at most one run is ever inside the window.
+    """
+    context = multiprocessing.get_context('fork')
+    guard = context.Lock()
+    inside = context.Value('i', 0)
+    most_inside = context.Value('i', 0)
+    entered = context.Value('i', 0)
+    first_inside = context.Event()
+    proceed = context.Event()
+    arrivals = context.Queue()
+    results = context.Queue()
+    me = {}
+    real_reason = logic.rotate_reason
 
     def rotate_reason(*args):
-        time.sleep(0.3)  # widen the read-decide-write window so that unserialised runs would all rotate
-        return slow_reason(*args)
+        with guard:
+            inside.value += 1
+            most_inside.value = max(most_inside.value, inside.value)
+            entered.value += 1
+            am_first = entered.value == 1
+        if am_first:
+            first_inside.set()
+        else:
+            arrivals.put(('inside', me['name']))
+        assert proceed.wait(60), 'the test never let the first run go'
+        try:
+            return real_reason(*args)
+        finally:
+            with guard:
+                inside.value -= 1
+
+    def flock(handle, operation):
+        if me['name'] != 'A':
+            arrivals.put(('at the lock', me['name']))
+        return fcntl.flock(handle, operation)
 
     monkeypatch.setattr(logic, 'rotate_reason', rotate_reason)
-    context = multiprocessing.get_context('fork')
-    results = context.Queue()
+    monkeypatch.setattr(action_module, 'fcntl', types.SimpleNamespace(
+        flock=flock, LOCK_EX=fcntl.LOCK_EX, LOCK_SH=fcntl.LOCK_SH, LOCK_UN=fcntl.LOCK_UN))
 
-    def worker():
+    def worker(name):
+        me['name'] = name
         done = run({'path': store, 'secrets': {'webhook': {}}, 'names': ['webhook'], 'now': '2025-06-01T00:00:00Z'})
         results.put((done.get('failed', False), done['rotated']))
 
-    workers = [context.Process(target=worker) for dummy in range(3)]
-    for process in workers:
-        process.start()
-    for process in workers:
-        process.join(30)
+    workers = {name: context.Process(target=worker, args=(name,)) for name in 'ABC'}
+    workers['A'].start()
+    assert first_inside.wait(60), 'run A never reached the read-decide-write window'
+    workers['B'].start()
+    workers['C'].start()
+    arrived = sorted(arrivals.get(timeout=60)[1] for dummy in range(2))
+    assert arrived == ['B', 'C']
+    proceed.set()
+    for process in workers.values():
+        process.join(60)
     outcomes = [results.get(timeout=5) for dummy in workers]
+    assert most_inside.value == 1, 'runs were inside the read-decide-write window together'
     assert [failed for failed, dummy in outcomes] == [False] * 3
     assert sorted(len(rotated) for dummy, rotated in outcomes) == [0, 0, 1]
     versions = decrypt(store)['secrets']['webhook']['versions']
@@ -579,12 +661,16 @@ def playbook(tmp_path, extra):
               flash.connect.secret_rotate:
                 path: "{{ playbook_dir }}/store.vault.yml"
                 secrets: {redis_app: {length: 40, alphabet: urlsafe}, webhook: {}}
+                force: "{{ rotate_force | default(false) | bool }}"
               run_once: true
               no_log: true
               register: __rotation
             - name: Show the versions only
               ansible.builtin.debug:
                 msg: "{{ __rotation.secrets | dict2items | map(attribute='value.version') | list }}"
+            - name: Positive control, a value the search must find
+              ansible.builtin.debug:
+                msg: "{{ planted | default('nothing planted') }}"
         '''))
     config = tmp_path / 'ansible.cfg'
     config.write_text('[defaults]\n')
@@ -622,3 +708,32 @@ def test_through_ansible_playbook_without_a_vault_password(tmp_path):
     assert done.returncode != 0
     assert 'vault password' in done.stdout + done.stderr
     assert not (tmp_path / 'store.vault.yml').exists()
+
+
+def leaked(output, values):
+    """The values that appear in the output (the search every output test uses)."""
+    return sorted(value for value in values if value in output)
+
+
+def test_a_rotating_run_under_vvv_and_diff_shows_no_old_or_new_value(tmp_path):
+    """A run that changes something (every secret rotated), with -vvv --diff: no old or new value shows."""
+    password_file = tmp_path / 'vault-pass'
+    password_file.write_text('cli-vault-pass\n')
+    created = playbook(tmp_path, ['--vault-password-file', str(password_file)])
+    assert created.returncode == 0, created.stdout + created.stderr
+    store = str(tmp_path / 'store.vault.yml')
+    old = {name: entry['versions'][0]['value'] for name, entry in decrypt(store, b'cli-vault-pass')['secrets'].items()}
+
+    planted = 'Planted-Marker-%s' % os.urandom(8).hex()
+    rotated = playbook(tmp_path, ['--vault-password-file', str(password_file),
+                                  '-e', 'rotate_force=true', '-e', 'planted=%s' % planted])
+    output = rotated.stdout + rotated.stderr
+    assert rotated.returncode == 0, output
+    assert 'changed=1' in output
+    on_disk = decrypt(store, b'cli-vault-pass')['secrets']
+    new = {name: entry['versions'][0]['value'] for name, entry in on_disk.items()}
+    assert all(entry['versions'][0]['version'] == 2 for entry in on_disk.values())
+    assert set(new.values()).isdisjoint(old.values()), 'the run must really rotate every secret'
+    # Positive control: the same search finds a value that is in the output.
+    assert leaked(output, [planted]) == [planted]
+    assert leaked(output, list(old.values()) + list(new.values())) == [], 'a secret value appeared in the -vvv --diff output'

@@ -13,10 +13,12 @@ import socket
 
 import jmespath
 import pytest
+import yaml
 
 from ansible_collections.flash.connect.plugins.module_utils import _health
 from ansible_collections.flash.connect.plugins.module_utils import _health_resp as resp
 from ansible_collections.flash.connect.plugins.module_utils._health_probes import Prober
+from ansible_collections.flash.connect.plugins.modules import health_gate
 from ansible_collections.flash.connect.tests.unit.plugins.loopback import FakeClock, Simple, closed_port
 
 
@@ -77,7 +79,9 @@ def test_http_defaults_are_applied():
     assert check['requests'] == 1
     assert check['max_error_rate'] == 0.0
     assert check['validate_certs'] is True
-    assert check['timeout'] == _health.DEFAULT_CHECK_TIMEOUT
+    # What the module documents for checks[].timeout, not the implementation's own constant.
+    documented = yaml.safe_load(health_gate.DOCUMENTATION)['options']['checks']['suboptions']['timeout']['default']
+    assert check['timeout'] == float(documented)
     assert 'host' not in check
 
 

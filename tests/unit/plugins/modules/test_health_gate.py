@@ -10,6 +10,7 @@ import json
 import socket
 
 import pytest
+import yaml
 
 from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
@@ -260,11 +261,37 @@ def test_runs_in_check_mode(http_server, clock):
     assert len(http_server.hits) == 1  # the probe really ran
 
 
-def test_argument_spec_defaults():
+def _documented_default(option):
+    return yaml.safe_load(health_gate.DOCUMENTATION)['options'][option]['default']
+
+
+def test_without_timeout_or_interval_a_failing_gate_spends_the_documented_budget_in_documented_steps(http_server, clock):
+    """The defaults as the user meets them: the budget and the pause the documentation promises."""
+    timeout, interval = float(_documented_default('timeout')), float(_documented_default('interval'))
+    http_server.routes['/health'] = (503, {})
+    outcome, result = run_module({'checks': [{'name': 'app', 'type': 'http', 'url': http_server.base + '/health'}]})
+    assert outcome == 'fail'
+    assert clock.sleeps and set(clock.sleeps) == {interval}
+    # It kept trying until one more pause would overrun the budget, and no longer.
+    assert sum(clock.sleeps) <= timeout <= sum(clock.sleeps) + interval
+    assert 'budget %.1fs' % timeout in result['msg']
+    assert result['rounds'] == len(clock.sleeps) + 1
+
+
+def test_without_required_successes_one_passing_round_is_enough(http_server, clock):
+    """The documented default (1) behaves as 1: a single round; 2 would need a second one."""
+    assert _documented_default('required_successes') == 1
+    http_server.routes['/health'] = (200, {})
+    check = [{'name': 'app', 'type': 'http', 'url': http_server.base + '/health'}]
+    outcome, result = run_module({'checks': check})
+    assert outcome == 'exit', result.get('msg')
+    assert result['rounds'] == 1 and clock.sleeps == []
+    outcome, result = run_module({'checks': check, 'required_successes': 2})
+    assert outcome == 'exit' and result['rounds'] == 2
+
+
+def test_argument_spec_declares_every_check_field():
     spec = health_gate.argument_spec()
-    assert spec['timeout']['default'] == 60
-    assert spec['interval']['default'] == 2
-    assert spec['required_successes']['default'] == 1
     options = spec['checks']['options']
     assert options['password']['no_log'] is True
     # Every option a check type knows is declared, and nothing else.
