@@ -208,8 +208,8 @@ def _validate_redis(check, errors, label):
         for field in SENTINEL_ONLY_FIELDS:
             if _is_set(check.get(field)):
                 errors.append('%s: %s applies only with sentinel: true' % (label, field))
-        if _is_set(check.get('write_key')) and (not isinstance(check['write_key'], str)
-                                                 or not re.match(r'^[^\s]{1,512}$', check['write_key'])):
+        key = check.get('write_key')
+        if _is_set(key) and (not isinstance(key, str) or not re.match(r'^[^\s]{1,512}$', key)):
             errors.append('%s: write_key must be a Redis key without spaces' % label)
         if check['expect_role'] not in REDIS_ROLES:
             errors.append('%s: expect_role must be one of %s, got %r' % (label, ', '.join(REDIS_ROLES), check['expect_role']))

@@ -92,8 +92,8 @@ options:
       expect_headers:
         description:
           - C(http) - response headers the answer must carry, each with exactly this value (header
-            names compare case-insensitively), for example V({X-Flash-Colour: green}) to prove which
-            colour behind a proxy served it. Checked after the status, on every request of the window.
+            names compare case-insensitively), for example the header C(X-Flash-Colour) with the
+            value V(green), to prove which colour behind a proxy served it. Checked after the status, on every request of the window.
         type: dict
       json_query:
         description:

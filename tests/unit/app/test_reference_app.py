@@ -125,7 +125,7 @@ def test_a_refused_200k_body_leaves_nothing_on_the_keepalive_connection(server, 
 def test_json_over_1mib_is_refused_with_413_and_the_connection_stays_clean(server):
     conn = http.client.HTTPConnection('127.0.0.1', server, timeout=5)
     body = b'{"pad": "' + b'x' * (1024 * 1024) + b'"}'
-    status, raw, _ = request(conn, 'POST', '/api/commands', body, {'Content-Type': 'application/json'})
+    status = request(conn, 'POST', '/api/commands', body, {'Content-Type': 'application/json'})[0]
     assert status == 413
     assert request(conn, 'GET', '/health/live')[0] == 200
 
@@ -144,7 +144,7 @@ def test_metrics_have_the_real_names_and_labels(server):
     conn = http.client.HTTPConnection('127.0.0.1', server, timeout=5)
     request(conn, 'GET', '/api/balance?user=bad%20user')
     request(conn, 'GET', '/health')
-    status, raw, _ = request(conn, 'GET', '/metrics')
+    status, raw = request(conn, 'GET', '/metrics')[:2]
     text = raw.decode()
     assert status == 200
     labels = 'method="GET",route="/api/balance",status_code="400"'
