@@ -31,8 +31,19 @@ def _labels(container):
     return labels if isinstance(labels, dict) else {}
 
 
+def _image_id(container):
+    """The id of the image a container was made from (``ImageID`` in a container listing,
+    ``Image`` in an inspect, where it is the id)."""
+    if not isinstance(container, dict):
+        return ''
+    if container.get('ImageID'):
+        return container['ImageID']
+    image = str(container.get('Image') or '')
+    return image if image.startswith('sha256:') else ''
+
+
 def deploy_plan(live_colours, running=None, release=None, image='', tag='', rollback=False, first_colour='blue',
-                force_switch=False, config=''):
+                force_switch=False, config='', image_ids=None):
     """Decide where a release goes.
 
     ``live_colours``: the live colour each proxy reports ('' before its first install).
@@ -43,6 +54,10 @@ def deploy_plan(live_colours, running=None, release=None, image='', tag='', roll
     string, or app host -> digest, matched with the containers' host label);
     a live colour made with another one (a changed variable or secret) is not converged in
     place but replaced through the idle colour.
+    ``image_ids``: the image id behind ``image:tag`` on each app host (app host -> id, or one
+    id for all): a live container made from another image under the same tag (a rebuilt or
+    re-pushed tag) is replaced through the idle colour, never recreated in place. A host with no
+    id (the image is not there yet, or not asked) compares nothing.
     ``force_switch``: go through the idle colour even when the live one runs the tag (new
     settings or secrets for the same release, without a failed request).
 
@@ -55,7 +70,7 @@ def deploy_plan(live_colours, running=None, release=None, image='', tag='', roll
     if not is_sequence(live_colours) or isinstance(live_colours, string_types):
         raise AnsibleFilterError('deploy_plan: expected the list of the proxies\' live colours')
     release = release if isinstance(release, dict) else {}
-    plan = {'mode': '', 'live': '', 'target': '', 'live_tags': [], 'config_changed': False,
+    plan = {'mode': '', 'live': '', 'target': '', 'live_tags': [], 'config_changed': False, 'image_changed': False,
             'image': image, 'tag': str(tag),
             'previous': {}, 'rollback': bool(rollback), 'error': ''}
 
@@ -72,15 +87,19 @@ def deploy_plan(live_colours, running=None, release=None, image='', tag='', roll
         return plan
     plan['live'] = live
 
-    live_tags, changed = set(), False
+    live_tags, changed, image_changed = set(), False, False
     for container in running or []:
         labels = _labels(container)
         if labels.get(COLOUR_LABEL) == live and labels.get(VERSION_LABEL):
             live_tags.add(labels[VERSION_LABEL])
             wanted = config.get(labels.get(HOST_LABEL), '') if isinstance(config, dict) else config
             changed = changed or (bool(wanted) and labels.get(CONFIG_LABEL, '') != wanted)
+            wanted_id = (image_ids or {}).get(labels.get(HOST_LABEL), '') if isinstance(image_ids, dict) else (image_ids or '')
+            live_id = _image_id(container)
+            image_changed = image_changed or (bool(wanted_id) and bool(live_id) and live_id != wanted_id)
     plan['live_tags'] = sorted(live_tags)
     plan['config_changed'] = changed
+    plan['image_changed'] = image_changed
 
     if rollback:
         previous = release.get('previous') or {}
@@ -96,7 +115,7 @@ def deploy_plan(live_colours, running=None, release=None, image='', tag='', roll
     if not live_tags:
         plan.update(mode='first', target=live, previous=release.get('previous') or {})
     elif (live_tags == set([plan['tag']]) and live_image in (None, plan['image'])
-          and not force_switch and not plan['config_changed']):
+          and not force_switch and not plan['config_changed'] and not plan['image_changed']):
         plan.update(mode='in-place', target=live, previous=release.get('previous') or {})
     else:
         plan.update(mode='switch', target=_other(live),

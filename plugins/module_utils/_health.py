@@ -34,15 +34,17 @@ REDIS_ROLES = ('master', 'replica', 'any')
 # in the gate (a ``url`` on a tcp check is never used), so it is refused, not ignored.
 COMMON_FIELDS = ('name', 'type', 'timeout')
 TYPE_FIELDS = {
-    'http': ('url', 'method', 'headers', 'body', 'json', 'status', 'json_query', 'expect', 'max_latency_ms',
+    'http': ('url', 'method', 'headers', 'body', 'json', 'status', 'expect_headers', 'json_query', 'expect', 'max_latency_ms',
              'validate_certs', 'ca_path', 'use_proxy', 'username', 'password', 'requests', 'max_error_rate'),
     'tcp': ('host', 'port', 'max_latency_ms'),
     'redis': ('host', 'port', 'username', 'password', 'tls', 'validate_certs', 'ca_path', 'expect_role',
-              'sentinel', 'master_name', 'min_replicas', 'min_sentinels', 'max_latency_ms'),
+              'sentinel', 'master_name', 'min_replicas', 'min_sentinels', 'max_latency_ms', 'write_key'),
     'rabbitmq': ('url', 'username', 'password', 'validate_certs', 'ca_path', 'use_proxy', 'min_running_nodes', 'vhost'),
     'prometheus': ('url', 'labels', 'headers', 'username', 'password', 'validate_certs', 'ca_path', 'use_proxy'),
 }
 SENTINEL_ONLY_FIELDS = ('master_name', 'min_replicas', 'min_sentinels')
+AMQP_PORTS = {'amqp': 5672, 'amqps': 5671}
+_AMQP_URL_RE = re.compile(r'^(amqps?)://([^/:@\s\[\]]+|\[[0-9A-Fa-f:.]+\])(?::([0-9]{1,5}))?/?$')
 REQUIRED_FIELDS = {
     'http': ('url',),
     'tcp': ('host', 'port'),
@@ -51,7 +53,7 @@ REQUIRED_FIELDS = {
     'prometheus': ('url',),
 }
 TYPE_DEFAULTS = {
-    'http': {'method': 'GET', 'headers': {}, 'status': [200], 'validate_certs': True, 'use_proxy': True,
+    'http': {'method': 'GET', 'headers': {}, 'expect_headers': {}, 'status': [200], 'validate_certs': True, 'use_proxy': True,
              'requests': 1, 'max_error_rate': 0.0},
     'tcp': {},
     'redis': {'tls': False, 'validate_certs': True, 'expect_role': 'any', 'sentinel': False},
@@ -146,6 +148,13 @@ def _validate_http(check, errors, label, compile_query):
                 break
         else:
             check['status'] = sorted(set(int(code) for code in status))
+    expect_headers = check.get('expect_headers')
+    if not isinstance(expect_headers, dict) or not all(
+            isinstance(k, str) and k.strip() and isinstance(v, str) for k, v in expect_headers.items()):
+        errors.append('%s: expect_headers must map response header names to the exact values expected' % label)
+    else:
+        # Header names compare case-insensitively (evaluate_http); messages keep them as given.
+        check['expect_headers'] = dict((k.strip(), v) for k, v in expect_headers.items())
     if _is_set(check.get('expect')) and not _is_set(check.get('json_query')):
         errors.append('%s: expect needs json_query' % label)
     if _is_set(check.get('json_query')):
@@ -184,6 +193,8 @@ def _validate_redis(check, errors, label):
     if check['sentinel']:
         if check.get('expect_role') not in (None, 'any'):
             errors.append('%s: expect_role applies to a Redis server, not to a Sentinel (sentinel: true)' % label)
+        if _is_set(check.get('write_key')):
+            errors.append('%s: write_key applies to a Redis server, not to a Sentinel (sentinel: true)' % label)
         if not isinstance(check.get('master_name'), str) or not check['master_name']:
             errors.append('%s: master_name is required with sentinel: true' % label)
         for field in ('min_replicas', 'min_sentinels'):
@@ -197,6 +208,9 @@ def _validate_redis(check, errors, label):
         for field in SENTINEL_ONLY_FIELDS:
             if _is_set(check.get(field)):
                 errors.append('%s: %s applies only with sentinel: true' % (label, field))
+        key = check.get('write_key')
+        if _is_set(key) and (not isinstance(key, str) or not re.match(r'^[^\s]{1,512}$', key)):
+            errors.append('%s: write_key must be a Redis key without spaces' % label)
         if check['expect_role'] not in REDIS_ROLES:
             errors.append('%s: expect_role must be one of %s, got %r' % (label, ', '.join(REDIS_ROLES), check['expect_role']))
         if check.get('port') is None:
@@ -209,7 +223,27 @@ def _validate_redis(check, errors, label):
 
 
 def _validate_rabbitmq(check, errors, label):
-    _check_url(check['url'], 'url', errors, label)
+    url = check['url']
+    amqp = _AMQP_URL_RE.match(url) if isinstance(url, str) else None
+    if isinstance(url, str) and url.startswith('amqp'):
+        # An AMQP login (the app's own way in): host and port from the URL, the credentials and
+        # vhost from their options, never from the URL.
+        if not amqp:
+            errors.append('%s: url must be amqp://host[:port] or amqps://host[:port] with nothing else '
+                          '(user, password and vhost go in their options), got %r' % (label, redact_url(url)))
+        else:
+            check['_amqp'] = {'tls': amqp.group(1) == 'amqps', 'host': amqp.group(2).strip('[]'),
+                              'port': int(amqp.group(3) or AMQP_PORTS[amqp.group(1)])}
+            if not 1 <= check['_amqp']['port'] <= 65535:
+                errors.append('%s: the port of url must be 1-65535' % label)
+        if not isinstance(check.get('username'), str) or not check.get('username') or check.get('password') is None:
+            errors.append('%s: an AMQP login needs username and password' % label)
+        if _is_set(check.get('min_running_nodes')):
+            errors.append('%s: min_running_nodes needs the management API (an http(s) url)' % label)
+        if not _is_set(check.get('vhost')):
+            check['vhost'] = '/'
+    else:
+        _check_url(url, 'url', errors, label)
     if _is_set(check.get('min_running_nodes')):
         value = _number(check['min_running_nodes'], 'min_running_nodes', errors, label, minimum=1, integer=True)
         if value is not None:
@@ -332,11 +366,22 @@ def _short(value, limit=80):
     return text if len(text) <= limit else text[:limit - 3] + '...'
 
 
-def evaluate_http(status, body, latency_ms, check, search=None):
-    """Verdict on one HTTP answer: accepted status, JMESPath query over the JSON body, latency ceiling."""
+def evaluate_http(status, body, latency_ms, check, search=None, headers=None):
+    """Verdict on one HTTP answer: accepted status, expected response headers, JMESPath query over
+    the JSON body, latency ceiling. ``headers``: the response's headers (any case of names)."""
     accepted = check.get('status') or [200]
     if status not in accepted:
         return ProbeResult(False, 'HTTP %s (accepted: %s)' % (status, ', '.join(str(code) for code in accepted)), latency_ms)
+    expected = check.get('expect_headers') or {}
+    if expected:
+        got = dict((str(k).lower(), str(v)) for k, v in (headers or {}).items())
+        for name in sorted(expected):
+            key = name.lower()
+            if key not in got:
+                return ProbeResult(False, 'HTTP %s without the header %s (expected %s)' % (status, name, _short(expected[name])), latency_ms)
+            if got[key] != expected[name]:
+                return ProbeResult(False, 'HTTP %s with %s: %s, expected %s' % (status, name, _short(got[key]), _short(expected[name])),
+                                   latency_ms)
     query = check.get('json_query')
     if query:
         text = body.decode('utf-8', 'replace') if isinstance(body, bytes) else (body or '')

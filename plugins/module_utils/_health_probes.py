@@ -23,6 +23,7 @@ from ansible.module_utils.common.text.converters import to_text
 from ansible.module_utils.urls import open_url
 
 from ansible_collections.flash.connect.plugins.module_utils import _health
+from ansible_collections.flash.connect.plugins.module_utils import _health_amqp
 from ansible_collections.flash.connect.plugins.module_utils import _health_resp
 
 # Bodies bigger than this are cut: a health answer is small, a runaway one must not fill memory.
@@ -57,7 +58,22 @@ class Prober(object):
 
     def request(self, url, check, timeout, method='GET', data=None, headers=None):
         """One HTTP request. Returns (status, body bytes, latency ms, error text); status None on a transport error."""
+        return self.request_with_headers(url, check, timeout, method, data, headers)[:4]
+
+    @staticmethod
+    def _headers_of(response):
+        found = getattr(response, 'headers', None)
+        if found is None and hasattr(response, 'info'):
+            found = response.info()
+        try:
+            return dict((str(k), str(v)) for k, v in (found or {}).items())
+        except AttributeError:
+            return {}
+
+    def request_with_headers(self, url, check, timeout, method='GET', data=None, headers=None):
+        """As ``request``, plus the response headers as a fifth item ({} on a transport error)."""
         start = self.clock()
+        response_headers = {}
         try:
             response = self.open_url(
                 url, data=data, headers=headers or {}, method=method, use_proxy=check.get('use_proxy', True),
@@ -66,18 +82,20 @@ class Prober(object):
                 force_basic_auth=bool(check.get('username')), follow_redirects='none', use_netrc=False)
             try:
                 status = response.getcode()
+                response_headers = self._headers_of(response)
                 body = response.read(MAX_BODY_BYTES)
             finally:
                 response.close()
         except HTTPError as exc:
             status = exc.code
+            response_headers = self._headers_of(exc)
             try:
                 body = exc.read(MAX_BODY_BYTES) or b''
             except Exception:
                 body = b''
         except Exception as exc:
-            return None, b'', self._elapsed_ms(start), 'request to %s failed: %s' % (_health.redact_url(url), _error_text(exc))
-        return status, body, self._elapsed_ms(start), None
+            return None, b'', self._elapsed_ms(start), 'request to %s failed: %s' % (_health.redact_url(url), _error_text(exc)), {}
+        return status, body, self._elapsed_ms(start), None, response_headers
 
     def _http_once(self, check, remaining):
         data = None
@@ -88,11 +106,11 @@ class Prober(object):
                 headers['Content-Type'] = 'application/json'
         elif check.get('body') is not None:
             data = to_text(check['body']).encode('utf-8')
-        status, body, latency, error = self.request(check['url'], check, self._timeout(check, remaining),
-                                                    method=check['method'], data=data, headers=headers)
+        status, body, latency, error, response_headers = self.request_with_headers(
+            check['url'], check, self._timeout(check, remaining), method=check['method'], data=data, headers=headers)
         if error:
             return _health.ProbeResult(False, error, latency)
-        return _health.evaluate_http(status, body, latency, check)
+        return _health.evaluate_http(status, body, latency, check, headers=response_headers)
 
     def probe_http(self, check, remaining):
         results = [self._http_once(check, remaining) for dummy in range(check['requests'])]
@@ -109,7 +127,26 @@ class Prober(object):
             document = None
         return status, document, latency, None
 
+    def probe_amqp_login(self, check, remaining):
+        target = check['_amqp']
+        address = '%s:%s' % (target['host'], target['port'])
+        start = self.clock()
+        try:
+            context = _health_resp.make_ssl_context(check['validate_certs'], check.get('ca_path')) if target['tls'] else None
+            detail = _health_amqp.login(target['host'], target['port'], check['username'], check['password'], check['vhost'],
+                                        self._timeout(check, remaining), create_connection=self.create_connection,
+                                        ssl_context=context)
+        except _health_amqp.AmqpRefused as exc:
+            what = {'login': 'refused the login of %s' % check['username'],
+                    'vhost': 'refused %s on vhost %s' % (check['username'], check['vhost'])}.get(exc.step, 'closed the connection')
+            return _health.ProbeResult(False, '%s %s: %s %s' % (address, what, exc.code, exc.text), self._elapsed_ms(start))
+        except Exception as exc:
+            return _health.ProbeResult(False, 'AMQP connection to %s failed: %s' % (address, _error_text(exc)), self._elapsed_ms(start))
+        return _health.ProbeResult(True, '%s: %s' % (address, detail), self._elapsed_ms(start))
+
     def probe_rabbitmq(self, check, remaining):
+        if check.get('_amqp'):
+            return self.probe_amqp_login(check, remaining)
         base = check['url'].rstrip('/')
         status, nodes, latency, error = self.get_json(base + '/api/nodes', check, self._timeout(check, remaining))
         if error:
@@ -175,12 +212,22 @@ class Prober(object):
                     result = self._sentinel(conn, check)
                 else:
                     result = self._server_role(conn, check)
+                    if result.ok and check.get('write_key'):
+                        result = self._write(conn, check['write_key'], result)
         except _health_resp.RespError as exc:
             return _health.ProbeResult(False, '%s answered an error: %s' % (address, exc), self._elapsed_ms(start))
         except Exception as exc:
             return _health.ProbeResult(False, 'connection to %s failed: %s' % (address, _error_text(exc)), self._elapsed_ms(start))
         latency = self._elapsed_ms(start)
         return _health.evaluate_latency(_health.ProbeResult(result.ok, '%s: %s' % (address, result.detail), latency), check)
+
+    @staticmethod
+    def _write(conn, key, before):
+        # A key that expires on its own: the probe leaves nothing behind for long.
+        reply = conn.command('SET', key, 'health_gate', 'PX', 60000)
+        if reply != 'OK':
+            return _health.ProbeResult(False, 'SET %s answered %s' % (key, reply))
+        return _health.ProbeResult(True, '%s; SET %s accepted' % (before.detail, key))
 
     @staticmethod
     def _server_role(conn, check):

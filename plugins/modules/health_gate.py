@@ -59,7 +59,10 @@ options:
       url:
         description:
           - C(http) - the URL to request.
-          - C(rabbitmq) - base URL of the management API, for example V(http://rmq-1:15672).
+          - C(rabbitmq) - base URL of the management API, for example V(http://rmq-1:15672); or
+            V(amqp://host[:port]) / V(amqps://host[:port]) for an AMQP 0-9-1 login as I(username)
+            with I(password) on I(vhost), the way an app's client connects (a refused login or
+            vhost fails the check with the broker's reply code).
           - C(prometheus) - base URL of Prometheus, for example V(http://prometheus:9090).
           - Required for these types. Credentials belong in I(username) and I(password), not in the URL.
         type: str
@@ -86,6 +89,12 @@ options:
           - Redirects are not followed, so a redirecting URL answers its 3xx code.
         type: list
         elements: int
+      expect_headers:
+        description:
+          - C(http) - response headers the answer must carry, each with exactly this value (header
+            names compare case-insensitively), for example the header C(X-Flash-Colour) with the
+            value V(green), to prove which colour behind a proxy served it. Checked after the status, on every request of the window.
+        type: dict
       json_query:
         description:
           - C(http) - a JMESPath expression evaluated over the JSON body. The answer passes when the
@@ -188,6 +197,13 @@ options:
         description:
           - C(rabbitmq) - also require C(GET /api/health/checks/virtual-hosts) to pass and this
             virtual host to exist and be running on every node.
+          - C(rabbitmq) with an C(amqp://) or C(amqps://) I(url) - the virtual host the login opens.
+            Defaults to V(/).
+        type: str
+      write_key:
+        description:
+          - C(redis) (not with I(sentinel)) - after the role check, C(SET) this key (expiring in
+            60 seconds) as the authenticated user, proving the user may write, as an app must.
         type: str
       labels:
         description:
@@ -309,6 +325,22 @@ EXAMPLES = r'''
         min_running_nodes: 3
         vhost: flash
 
+- name: The app's own credentials work through its local endpoints
+  flash.connect.health_gate:
+    timeout: 60
+    checks:
+      - name: redis-app-write
+        type: redis
+        host: 127.0.0.1
+        password: "{{ app_redis_password }}"
+        write_key: "flash:health:{{ inventory_hostname }}"
+      - name: rabbitmq-app-login
+        type: rabbitmq
+        url: amqp://127.0.0.1:5672
+        username: flash
+        password: "{{ rabbitmq_app_password }}"
+        vhost: flash
+
 - name: No critical alert firing for the app, and none at all for Redis
   flash.connect.health_gate:
     timeout: 30
@@ -422,6 +454,7 @@ def argument_spec():
         body=dict(type='str'),
         json=dict(type='raw'),
         status=dict(type='list', elements='int'),
+        expect_headers=dict(type='dict'),
         json_query=dict(type='str'),
         expect=dict(type='raw'),
         max_latency_ms=dict(type='float'),
@@ -442,6 +475,7 @@ def argument_spec():
         min_sentinels=dict(type='int'),
         min_running_nodes=dict(type='int'),
         vhost=dict(type='str'),
+        write_key=dict(type='str', no_log=False),
         labels=dict(type='dict'),
     )
     return dict(

@@ -58,7 +58,9 @@ options:
         C(overlap) (how long the previous version stays valid after a rotation, default V(1d)).
         An empty policy (V({}) or V(null)) takes all defaults; any other key is an error.'
       - 'C(alphabet) is one of V(alnum) (C(A-Za-z0-9)), V(hex) (C(0-9a-f)), V(urlsafe)
-        (C(A-Za-z0-9-_)) or V(ascii) (printable ASCII without space, quotes C(" '' `) and backslash).'
+        (C(A-Za-z0-9-_)) or V(ascii) (printable ASCII without space, quotes C(" '' `) and backslash).
+        V(ascii) is not URL-safe (it holds C(@ / # ? % :)); build URLs that carry such a value with the
+        C(flash.connect.amqp_url) or C(flash.connect.redis_url) filter, which percent-encode it.'
       - Durations are a number followed by C(w), C(d), C(h), C(m) or C(s) (V(90d), V(12h), V(1d12h)),
         or an integer number of seconds. C(period) must be above 0 and C(overlap) no longer than C(period).
       - The policy must give at least 128 bits of entropy (C(length) times log2 of the alphabet size),

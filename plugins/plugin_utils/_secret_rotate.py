@@ -34,7 +34,10 @@ MAX_LENGTH = 4096
 MIN_BITS = 128
 
 # 'ascii' is printable ASCII without space, quotes (' " `) and backslash, so that a value can be
-# pasted into a shell, YAML, an INI file or a URL userinfo without escaping surprises.
+# pasted into a shell, YAML or an INI file without quoting surprises. It is NOT URL-safe: it
+# holds @ / # ? % : and more, so a URL that carries such a value must percent-encode it (the
+# flash.connect.amqp_url and redis_url filters do). Only 'alnum', 'hex' and 'urlsafe' can go
+# into a URL as they are.
 ALPHABETS = {
     'alnum': string.ascii_letters + string.digits,
     'hex': '0123456789abcdef',

@@ -3,10 +3,27 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Reference Flash Connect app for the collection's tests.
 
-It stands in for the real image where no registry is reachable: it honours the app's
-environment contract and endpoints, caches a "balance" answer in Redis, and publishes one
-event per command to RabbitMQ with publisher confirms. Python 3 standard library plus
-Debian's python3-redis and python3-pika; no systemd, no root, a read-only root filesystem.
+It stands in for the real image (lnflash/flash-whatsapp-service, NestJS) where no registry is
+reachable, and honours the real app's contract, so the lab tests what production sees:
+
+- Redis by REDIS_HOST/REDIS_PORT/REDIS_PASSWORD/REDIS_DB only: a password-only AUTH, which
+  Redis gives to its `default` user (REDIS_USERNAME is not read, as ioredis there gets none).
+- Every /health* path answers {"status": "ok"} before any route (the real app's middleware),
+  whatever Redis or RabbitMQ do; nothing about the release is in the body.
+- The validation of src/config/env.validation.ts: REDIS_HOST, REDIS_PORT and RABBITMQ_URL
+  required; in production JWT_SECRET, ENCRYPTION_KEY, SESSION_SECRET, WEBHOOK_SECRET >= 32
+  characters and ENCRYPTION_SALT, HASH_SALT >= 16; else it refuses to start.
+- Events go to the durable queue RABBITMQ_QUEUE_NAME (flash_whatsapp_events) through the default
+  exchange, and to the topic exchange pulse.events with routing key event.<type>.
+- JSON bodies up to 1 MiB (express.json's '1mb'); a refused body is read and dropped (or the
+  connection closed) so no byte of it stays on a keep-alive connection.
+- Prometheus http_request_duration_seconds, http_request_count and http_request_error_count by
+  method, route and status_code (not for /metrics and /health).
+
+Test-only, never read by the collection: the X-Reference-App-Version and X-Reference-App-Colour
+response headers say which release and colour answered; build argument BROKEN=1 makes a release
+whose /health and /api answer 500. Python 3 standard library plus Debian's python3-redis and
+python3-pika; no systemd, no root, a read-only root filesystem.
 """
 
 import hashlib
@@ -28,12 +45,23 @@ import redis
 
 VERSION = os.environ.get('APP_VERSION', '0.0.0')
 BROKEN = os.environ.get('APP_BROKEN', '0') == '1'
-REQUIRED_SECRETS = ('JWT_SECRET', 'ENCRYPTION_KEY', 'SESSION_SECRET', 'WEBHOOK_SECRET')
-REQUIRED_SETTINGS = ('REDIS_HOST', 'RABBITMQ_URL')
-MIN_SECRET_LENGTH = 32
-BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+NODE_ENVS = ('development', 'production', 'test', 'staging')
+REQUIRED_SETTINGS = ('REDIS_HOST', 'REDIS_PORT', 'RABBITMQ_URL')
+# Name -> minimum length, required in production (env.validation.ts).
+PRODUCTION_SECRETS = (('JWT_SECRET', 32), ('ENCRYPTION_KEY', 32), ('ENCRYPTION_SALT', 16),
+                      ('SESSION_SECRET', 32), ('HASH_SALT', 16), ('WEBHOOK_SECRET', 32))
+NUMBERS = ('PORT', 'REDIS_PORT', 'REDIS_DB', 'OTP_EXPIRES_IN', 'OTP_MAX_ATTEMPTS', 'SESSION_EXPIRES_IN',
+           'RATE_LIMIT_WINDOW_MS', 'RATE_LIMIT_MAX', 'AUTH_RATE_LIMIT_WINDOW_MS', 'AUTH_RATE_LIMIT_MAX',
+           'PAYMENT_RATE_LIMIT_WINDOW_MS', 'PAYMENT_RATE_LIMIT_MAX', 'BALANCE_CACHE_TTL', 'PRICE_CACHE_TTL',
+           'USERNAME_CACHE_TTL', 'EXCHANGE_RATE_CACHE_TTL')
+EVENTS_EXCHANGE = 'pulse.events'  # the real app's rabbitmq.exchangeName default; no variable sets it
+JSON_LIMIT = 1024 * 1024          # express.json({limit: '1mb'})
+DRAIN_LIMIT = 10 * 1024 * 1024    # beyond this a refused body is not read: the connection closes
+BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 2.0, 5.0)
 USER_PATTERN = re.compile(r'^[A-Za-z0-9_.:+-]{1,64}$')
 COMMANDS = ('balance', 'help', 'link', 'otp')
+LOG_LEVELS = {'error': logging.ERROR, 'warn': logging.WARNING, 'warning': logging.WARNING, 'log': logging.INFO,
+              'info': logging.INFO, 'debug': logging.DEBUG, 'verbose': logging.DEBUG}
 
 log = logging.getLogger('flash-connect')
 
@@ -42,68 +70,80 @@ class ConfigError(Exception):
     pass
 
 
-def _int(env, name, default, low, high):
+class BodyError(Exception):
+    def __init__(self, status, message, close=False):
+        super(BodyError, self).__init__(message)
+        self.status, self.message, self.close = status, message, close
+
+
+def _int(env, name, default):
     raw = env.get(name, '')
     if raw == '':
         return default
     try:
-        value = int(raw)
+        return int(raw)
     except ValueError:
-        raise ConfigError('%s=%r is not a whole number' % (name, raw))
-    if not low <= value <= high:
-        raise ConfigError('%s=%d is outside %d..%d' % (name, value, low, high))
-    return value
+        raise ConfigError('"%s" must be a number' % name)
 
 
 def _flag(value):
-    return value.strip().lower() in ('1', 'true', 'yes', 'on')
+    return str(value).strip().lower() in ('1', 'true', 'yes', 'on')
 
 
 def load_config(env):
-    """Read the environment contract; raise ConfigError naming every missing or bad setting."""
-    missing = [n for n in REQUIRED_SETTINGS + REQUIRED_SECRETS if not env.get(n)]
-    if missing:
-        raise ConfigError('missing required setting(s): %s' % ', '.join(missing))
-    node_env = env.get('NODE_ENV', 'production')
+    """Validate the environment the way the real app's Joi schema does; raise ConfigError naming
+    every setting that fails."""
+    errors = ['"%s" is required' % n for n in REQUIRED_SETTINGS if not env.get(n)]
+    node_env = env.get('NODE_ENV') or 'development'
+    if node_env not in NODE_ENVS:
+        errors.append('"NODE_ENV" must be one of [%s]' % ', '.join(NODE_ENVS))
     if node_env == 'production':
-        short = [n for n in REQUIRED_SECRETS if len(env[n]) < MIN_SECRET_LENGTH]
-        if short:
-            raise ConfigError('secret(s) shorter than %d characters: %s' % (MIN_SECRET_LENGTH, ', '.join(short)))
-    if not re.match(r'^amqps?://', env['RABBITMQ_URL']):
-        raise ConfigError('RABBITMQ_URL must start with amqp:// or amqps://')
+        for name, minimum in PRODUCTION_SECRETS:
+            if not env.get(name):
+                errors.append('"%s" is required' % name)
+            elif len(env[name]) < minimum:
+                errors.append('"%s" length must be at least %d characters long' % (name, minimum))
+    for name in NUMBERS:
+        try:
+            _int(env, name, 0)
+        except ConfigError as exc:
+            errors.append(str(exc))
+    otp_length = env.get('OTP_LENGTH', '')
+    if otp_length and (not otp_length.isdigit() or not 4 <= int(otp_length) <= 8):
+        errors.append('"OTP_LENGTH" must be a number from 4 to 8')
+    if env.get('FLASH_API_URL') and not re.match(r'^[A-Za-z][A-Za-z0-9+.-]*://[^\s]+$', env['FLASH_API_URL']):
+        errors.append('"FLASH_API_URL" must be a valid uri')
+    if env.get('RABBITMQ_URL') and not re.match(r'^amqps?://', env['RABBITMQ_URL']):
+        errors.append('"RABBITMQ_URL" must be an amqp:// or amqps:// URL')
+    if errors:
+        raise ConfigError('Config validation error: %s' % '. '.join(errors))
     return {
         'node_env': node_env,
-        'port': _int(env, 'PORT', 3000, 1, 65535),
+        'port': _int(env, 'PORT', 3000),
         'colour': env.get('APP_COLOUR', ''),
         'redis': {
             'host': env['REDIS_HOST'],
-            'port': _int(env, 'REDIS_PORT', 6379, 1, 65535),
-            'db': _int(env, 'REDIS_DB', 0, 0, 15),
-            'username': env.get('REDIS_USERNAME') or None,
+            'port': _int(env, 'REDIS_PORT', 6379),
+            'db': _int(env, 'REDIS_DB', 0),
             'password': env.get('REDIS_PASSWORD') or None,
         },
         'rabbitmq_url': env['RABBITMQ_URL'],
-        'exchange': env.get('EVENTS_EXCHANGE', 'flash.events'),
-        'events_queue': env.get('EVENTS_QUEUE', 'flash.command-events'),
-        'balance_ttl': _int(env, 'BALANCE_CACHE_TTL', 30, 1, 3600),
-        'wallet_latency': _int(env, 'WALLET_LATENCY_MS', 100, 0, 10000) / 1000.0,
-        'otp': {
-            'length': _int(env, 'OTP_LENGTH', 6, 4, 10),
-            'ttl_seconds': _int(env, 'OTP_TTL_SECONDS', 300, 30, 3600),
-            'max_attempts': _int(env, 'OTP_MAX_ATTEMPTS', 3, 1, 10),
-        },
-        'features': dict(sorted((k[len('ENABLE_'):].lower(), _flag(v)) for k, v in env.items() if k.startswith('ENABLE_'))),
+        'queue_name': env.get('RABBITMQ_QUEUE_NAME') or 'flash_whatsapp_events',
+        'balance_ttl': _int(env, 'BALANCE_CACHE_TTL', 300),
+        'wallet_latency': _int(env, 'WALLET_LATENCY_MS', 100) / 1000.0,
+        'whatsapp_web': not _flag(env.get('DISABLE_WHATSAPP_WEB', 'false')),
         'session_dir': env.get('WHATSAPP_SESSION_PATH', '/app/sessions'),
     }
 
 
 class Metrics(object):
-    """Prometheus text exposition of a request-duration histogram and a few counters."""
+    """The real app's prom-client metrics: a duration histogram and two counters."""
 
     def __init__(self):
         self._lock = threading.Lock()
         self._hist = {}
-        self._counters = {}
+        self._count = {}
+        self._errors = {}
 
     def observe(self, method, route, status, seconds):
         key = (method, route, str(status))
@@ -114,37 +154,41 @@ class Metrics(object):
                     entry[0][i] += 1
             entry[1] += 1
             entry[2] += seconds
+            self._count[key] = self._count.get(key, 0) + 1
+            if status >= 400:
+                self._errors[key] = self._errors.get(key, 0) + 1
 
-    def inc(self, name, amount=1):
-        with self._lock:
-            self._counters[name] = self._counters.get(name, 0) + amount
+    @staticmethod
+    def _labels(key):
+        method, route, status = (v.replace('\\', '\\\\').replace('"', '\\"') for v in key)
+        return 'method="%s",route="%s",status_code="%s"' % (method, route, status)
 
     def render(self):
-        lines = [
-            '# HELP app_info Version of the running app.',
-            '# TYPE app_info gauge',
-            'app_info{version="%s"} 1' % VERSION,
-            '# HELP http_request_duration_seconds Duration of HTTP requests.',
-            '# TYPE http_request_duration_seconds histogram',
-        ]
+        lines = ['# HELP http_request_duration_seconds Duration of HTTP requests in seconds',
+                 '# TYPE http_request_duration_seconds histogram']
         with self._lock:
-            for (method, route, status), (counts, count, total) in sorted(self._hist.items()):
-                labels = 'method="%s",route="%s",status_code="%s"' % (method, route, status)
+            for key, (counts, count, total) in sorted(self._hist.items()):
+                labels = self._labels(key)
                 for bound, n in zip(BUCKETS, counts):
-                    lines.append('http_request_duration_seconds_bucket{%s,le="%s"} %d' % (labels, bound, n))
-                lines.append('http_request_duration_seconds_bucket{%s,le="+Inf"} %d' % (labels, count))
+                    lines.append('http_request_duration_seconds_bucket{le="%s",%s} %d' % (('%g' % bound), labels, n))
+                lines.append('http_request_duration_seconds_bucket{le="+Inf",%s} %d' % (labels, count))
                 lines.append('http_request_duration_seconds_sum{%s} %.6f' % (labels, total))
                 lines.append('http_request_duration_seconds_count{%s} %d' % (labels, count))
-            for name, value in sorted(self._counters.items()):
+            for name, help_text, values in (('http_request_count', 'Counter for total HTTP requests', self._count),
+                                            ('http_request_error_count', 'Counter for HTTP request errors', self._errors)):
+                lines.append('# HELP %s %s' % (name, help_text))
                 lines.append('# TYPE %s counter' % name)
-                lines.append('%s %d' % (name, value))
+                for key, value in sorted(values.items()):
+                    lines.append('%s{%s} %d' % (name, self._labels(key), value))
         return '\n'.join(lines) + '\n'
 
 
 class Publisher(threading.Thread):
     """Owns the one RabbitMQ connection (pika's BlockingConnection is not thread-safe).
 
-    Handlers hand it work through a queue and wait for the broker's confirm."""
+    Connects at start and reconnects with a backoff like the real app, logging each failure
+    (a refused login shows in the container's log); handlers hand it work through a queue and
+    wait for the broker's confirm."""
 
     def __init__(self, config):
         super(Publisher, self).__init__(name='publisher', daemon=True)
@@ -152,6 +196,8 @@ class Publisher(threading.Thread):
         self._work = queue.Queue()
         self._conn = None
         self._channel = None
+        self._next_attempt = 0.0
+        self._failures = 0
 
     def _connect(self):
         params = pika.URLParameters(self._config['rabbitmq_url'])
@@ -161,10 +207,11 @@ class Publisher(threading.Thread):
         self._conn = pika.BlockingConnection(params)
         self._channel = self._conn.channel()
         self._channel.confirm_delivery()
-        self._channel.exchange_declare(self._config['exchange'], exchange_type='topic', durable=True)
-        if self._config['events_queue']:
-            self._channel.queue_declare(self._config['events_queue'], durable=True)
-            self._channel.queue_bind(self._config['events_queue'], self._config['exchange'], routing_key='command.#')
+        self._channel.queue_declare(self._config['queue_name'], durable=True)
+        self._channel.exchange_declare(EVENTS_EXCHANGE, exchange_type='topic', durable=True)
+        if self._failures:
+            log.info('RabbitMQ connection re-established')
+        self._failures = 0
 
     def _reset(self):
         try:
@@ -175,32 +222,50 @@ class Publisher(threading.Thread):
         self._conn = None
         self._channel = None
 
-    def _ensure(self):
-        if self._conn is None or not self._conn.is_open or self._channel is None or not self._channel.is_open:
-            self._reset()
-            self._connect()
+    def _connected(self):
+        return self._conn is not None and self._conn.is_open and self._channel is not None and self._channel.is_open
 
-    def _publish(self, routing_key, event):
-        props = pika.BasicProperties(content_type='application/json', delivery_mode=2,
-                                     message_id=event['id'], app_id='flash-connect', timestamp=int(time.time()))
+    def _ensure(self):
+        if not self._connected():
+            self._reset()
+            try:
+                self._connect()
+            except Exception as exc:
+                self._failures += 1
+                self._next_attempt = time.monotonic() + min(2 ** min(self._failures, 5), 30)
+                log.error('Failed to connect to RabbitMQ: %s', _describe(exc))
+                raise
+
+    def _publish(self, event_type, data):
+        event = {'type': event_type, 'timestamp': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), 'data': data,
+                 'id': data['id']}
+        body = json.dumps(event).encode()
+        props = pika.BasicProperties(content_type='application/json', delivery_mode=2, message_id=data['id'],
+                                     timestamp=int(time.time()))
         # With confirms on, basic_publish returns once the broker acknowledged the message and
-        # raises on a nack or (mandatory) when no queue took it.
-        self._channel.basic_publish(self._config['exchange'], routing_key, json.dumps(event).encode(),
-                                    properties=props, mandatory=True)
+        # raises on a nack or (mandatory) when the queue is missing.
+        self._channel.basic_publish('', self._config['queue_name'], body, properties=props, mandatory=True)
+        self._channel.basic_publish(EVENTS_EXCHANGE, 'event.%s' % event_type, body, properties=props)
 
     def run(self):
+        try:
+            self._ensure()
+        except Exception:  # pylint: disable=broad-except
+            pass
         while True:
             try:
                 op, args, done = self._work.get(timeout=1)
             except queue.Empty:
                 try:
-                    if self._conn is not None and self._conn.is_open:
+                    if self._connected():
                         self._conn.process_data_events(0)  # heartbeats
+                    elif time.monotonic() >= self._next_attempt:
+                        self._ensure()
                 except Exception:  # pylint: disable=broad-except
                     self._reset()
                 continue
             error = None
-            for attempt in (1, 2):
+            for _attempt in (1, 2):
                 try:
                     self._ensure()
                     if op == 'publish':
@@ -210,7 +275,7 @@ class Publisher(threading.Thread):
                     error = None
                     break
                 except Exception as exc:  # pylint: disable=broad-except
-                    error = '%s: %s' % (type(exc).__name__, exc)
+                    error = _describe(exc)
                     self._reset()
                     if isinstance(exc, (pika.exceptions.UnroutableError, pika.exceptions.NackError)):
                         break
@@ -224,85 +289,82 @@ class Publisher(threading.Thread):
         return done['error']
 
 
+def _describe(exc):
+    text = str(exc) or repr(exc)
+    return '%s: %s' % (type(exc).__name__, text)
+
+
+class RedisWatch(threading.Thread):
+    """ioredis connects at start and logs every connection error while it retries; this does
+    the same (WRONGPASS of a wrong password shows in the container's log)."""
+
+    def __init__(self, client):
+        super(RedisWatch, self).__init__(name='redis-watch', daemon=True)
+        self._client = client
+        self.ok = None
+
+    def run(self):
+        while True:
+            try:
+                self._client.ping()
+                if self.ok is not True:
+                    log.info('Redis connection ready')
+                self.ok = True
+            except Exception as exc:  # pylint: disable=broad-except
+                log.error('Redis connection error: %s', _describe(exc))
+                self.ok = False
+            time.sleep(2)
+
+
 class App(object):
     def __init__(self, config):
         self.config = config
         self.metrics = Metrics()
         self.draining = False
         rc = config['redis']
-        self.redis = redis.Redis(host=rc['host'], port=rc['port'], db=rc['db'], username=rc['username'],
-                                 password=rc['password'], socket_timeout=2, socket_connect_timeout=2,
-                                 retry_on_timeout=False, health_check_interval=10)
+        # Password only: redis-py sends AUTH <password>, which Redis gives to the default user.
+        self.redis = redis.Redis(host=rc['host'], port=rc['port'], db=rc['db'], password=rc['password'],
+                                 socket_timeout=2, socket_connect_timeout=2,
+                                 health_check_interval=10)
+        RedisWatch(self.redis).start()
         self.publisher = Publisher(config)
         self.publisher.start()
 
-    # Checks ---------------------------------------------------------------------------------
-    def check_redis(self):
-        start = time.monotonic()
-        try:
-            self.redis.ping()
-            return {'status': 'ok', 'latency_ms': round((time.monotonic() - start) * 1000, 1)}
-        except Exception as exc:  # pylint: disable=broad-except
-            return {'status': 'error', 'error': type(exc).__name__}
-
-    def check_rabbitmq(self):
-        start = time.monotonic()
-        error = self.publisher.submit('ping', timeout=5)
-        if error:
-            return {'status': 'error', 'error': error.split(':', maxsplit=1)[0]}
-        return {'status': 'ok', 'latency_ms': round((time.monotonic() - start) * 1000, 1)}
-
-    def check_sessions(self):
-        path = os.path.join(self.config['session_dir'], '.health-%s' % os.uname()[1])
-        try:
-            with open(path, 'w') as handle:
-                handle.write(str(time.time()))
-            os.unlink(path)
-            return {'status': 'ok'}
-        except OSError as exc:
-            return {'status': 'error', 'error': exc.strerror}
-
-    # Business -------------------------------------------------------------------------------
     def balance(self, user):
         key = 'flash:balance:%s' % user
         try:
             cached = self.redis.get(key)
-        except Exception:  # pylint: disable=broad-except
+        except Exception as exc:  # pylint: disable=broad-except
+            log.warning('balance cache read failed: %s', _describe(exc))
             cached = None
-            self.metrics.inc('balance_cache_errors_total')
         if cached is not None:
-            self.metrics.inc('balance_cache_hits_total')
             answer = json.loads(cached)
             answer['source'] = 'cache'
             return answer
-        self.metrics.inc('balance_cache_misses_total')
-        self.metrics.inc('wallet_api_calls_total')
         time.sleep(self.config['wallet_latency'])  # the wallet API is the slow part
         sats = int(hashlib.sha256(user.encode()).hexdigest()[:8], 16) % 10000000
         answer = {'user': user, 'balance_sats': sats, 'currency': 'BTC', 'fetched_at': time.time()}
         try:
             self.redis.set(key, json.dumps(answer), ex=self.config['balance_ttl'])
-        except Exception:  # pylint: disable=broad-except
-            self.metrics.inc('balance_cache_errors_total')
+        except Exception as exc:  # pylint: disable=broad-except
+            log.warning('balance cache write failed: %s', _describe(exc))
         answer['source'] = 'wallet'
         return answer
 
     def command(self, body):
         user, name = body.get('user'), body.get('command')
         if not isinstance(user, str) or not USER_PATTERN.match(user):
-            return 400, {'error': 'user must match %s' % USER_PATTERN.pattern}
+            return 400, {'statusCode': 400, 'message': 'user must match %s' % USER_PATTERN.pattern}
         if name not in COMMANDS:
-            return 400, {'error': 'command must be one of %s' % ', '.join(COMMANDS)}
-        event = {'id': str(body.get('id') or uuid.uuid4()), 'user': user, 'command': name,
-                 'version': VERSION, 'colour': self.config['colour'], 'ts': time.time()}
+            return 400, {'statusCode': 400, 'message': 'command must be one of %s' % ', '.join(COMMANDS)}
+        data = {'id': str(body.get('id') or uuid.uuid4()), 'user': user, 'command': name,
+                'version': VERSION, 'colour': self.config['colour']}
         result = self.balance(user) if name == 'balance' else {'ok': True}
-        error = self.publisher.submit('publish', ('command.%s' % name, event))
+        error = self.publisher.submit('publish', ('message.received', data))
         if error:
-            self.metrics.inc('events_failed_total')
-            log.warning('event %s not confirmed: %s', event['id'], error)
-            return 503, {'error': 'event not confirmed by the broker', 'id': event['id']}
-        self.metrics.inc('events_published_total')
-        return 200, {'id': event['id'], 'event': 'published', 'result': result}
+            log.warning('event %s not confirmed: %s', data['id'], error)
+            return 503, {'statusCode': 503, 'message': 'event not confirmed by the broker', 'id': data['id']}
+        return 200, {'id': data['id'], 'event': 'published', 'result': result}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -312,12 +374,14 @@ class Handler(BaseHTTPRequestHandler):
     timeout = 10  # idle keep-alive connections end, so a graceful stop does not wait forever
     app = None  # set in main()
 
-    def _send(self, status, body, content_type='application/json'):
+    def _send(self, status, body, content_type='application/json; charset=utf-8', close=False):
         data = body if isinstance(body, bytes) else (json.dumps(body) + '\n').encode()
         self.send_response(status)
         self.send_header('Content-Type', content_type)
         self.send_header('Content-Length', str(len(data)))
-        if self.app.draining:
+        self.send_header('X-Reference-App-Version', VERSION)
+        self.send_header('X-Reference-App-Colour', self.app.config['colour'])
+        if close or self.app.draining:
             self.send_header('Connection', 'close')
             self.close_connection = True
         self.end_headers()
@@ -325,63 +389,116 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
         return status
 
-    def _route(self, method, path):
+    def _discard(self, length):
+        while length > 0:
+            chunk = self.rfile.read(min(length, 65536))
+            if not chunk:
+                raise BodyError(400, 'request body ended early', close=True)
+            length -= len(chunk)
+
+    def _read_chunked(self):
+        body, total = [], 0
+        while True:
+            line = self.rfile.readline(1024)
+            try:
+                size = int(line.split(b';')[0].strip() or b'x', 16)
+            except ValueError:
+                raise BodyError(400, 'bad chunked body', close=True)
+            if size == 0:
+                while self.rfile.readline(1024) not in (b'\r\n', b'\n', b''):
+                    pass  # trailers
+                break
+            total += size
+            if total > DRAIN_LIMIT:
+                raise BodyError(413, 'request entity too large', close=True)
+            data = self.rfile.read(size)
+            self.rfile.readline(16)
+            if total <= JSON_LIMIT:
+                body.append(data)
+        if total > JSON_LIMIT:
+            raise BodyError(413, 'request entity too large')
+        return b''.join(body)
+
+    def _read_body(self):
+        """Read the whole request body, whatever the route does with it: a refused or unused
+        body never stays on the connection (the next request on it would start mid-body)."""
+        if 'chunked' in (self.headers.get('Transfer-Encoding') or '').lower():
+            return self._read_chunked()
+        raw = self.headers.get('Content-Length')
+        if raw is None:
+            return b''
+        try:
+            length = int(raw)
+            if length < 0:
+                raise ValueError(raw)
+        except ValueError:
+            raise BodyError(400, 'bad Content-Length', close=True)
+        if length > JSON_LIMIT:
+            if length > DRAIN_LIMIT:
+                raise BodyError(413, 'request entity too large', close=True)
+            self._discard(length)
+            raise BodyError(413, 'request entity too large')
+        return self.rfile.read(length) if length else b''
+
+    def _route(self, method, path, body):
         app = self.app
-        if method == 'GET' and path == '/health':
+        method = 'GET' if method == 'HEAD' else method
+        # The real app's app.use('/health', ...): /health and everything below it, any method.
+        if path == '/health' or path.startswith('/health/'):
             if BROKEN:
-                return '/health', 500, {'status': 'broken', 'version': VERSION}
-            return '/health', 200, {'status': 'ok', 'version': VERSION, 'colour': app.config['colour']}
-        if method == 'GET' and path == '/health/live':
-            return '/health/live', 200, {'status': 'ok'}
-        if method == 'GET' and path in ('/health/ready', '/health/detailed'):
-            checks = {'redis': app.check_redis(), 'rabbitmq': app.check_rabbitmq(), 'sessions': app.check_sessions()}
-            healthy = all(c['status'] == 'ok' for c in checks.values()) and not BROKEN and not app.draining
-            body = {'status': 'ok' if healthy else 'degraded', 'version': VERSION}
-            if path == '/health/detailed':
-                body.update(checks=checks, colour=app.config['colour'], node_env=app.config['node_env'],
-                            otp=app.config['otp'], features=app.config['features'], draining=app.draining)
-            return path, 200 if healthy else 503, body
+                return path, 500, {'status': 'error'}
+            return path, 200, {'status': 'ok'}
         if method == 'GET' and path == '/metrics':
             return '/metrics', 200, app.metrics.render().encode()
         if BROKEN and path.startswith('/api/'):
-            return path, 500, {'error': 'broken release'}
+            return path, 500, {'statusCode': 500, 'message': 'broken release'}
         if method == 'GET' and path == '/api/balance':
             user = (parse_qs(urlsplit(self.path).query).get('user') or [''])[0]
             if not USER_PATTERN.match(user):
-                return path, 400, {'error': 'user must match %s' % USER_PATTERN.pattern}
+                return path, 400, {'statusCode': 400, 'message': 'user must match %s' % USER_PATTERN.pattern}
             return path, 200, app.balance(user)
         if method == 'POST' and path == '/api/commands':
             try:
-                length = int(self.headers.get('Content-Length') or 0)
-                body = json.loads(self.rfile.read(min(length, 65536)) or b'{}')
+                parsed = json.loads(body or b'{}')
             except ValueError:
-                return path, 400, {'error': 'body must be JSON'}
-            if not isinstance(body, dict):
-                return path, 400, {'error': 'body must be a JSON object'}
-            status, answer = app.command(body)
+                return path, 400, {'statusCode': 400, 'message': 'body must be JSON'}
+            if not isinstance(parsed, dict):
+                return path, 400, {'statusCode': 400, 'message': 'body must be a JSON object'}
+            status, answer = app.command(parsed)
             return path, status, answer
-        return 'unmatched', 404, {'error': 'not found'}
+        return path, 404, {'statusCode': 404, 'message': 'Cannot %s %s' % (method, path), 'error': 'Not Found'}
 
     def _handle(self, method):
         start = time.monotonic()
         path = urlsplit(self.path).path
+        close = False
         try:
-            route, status, body = self._route(method, path)
+            body = self._read_body()
+            route, status, answer = self._route(method, path, body)
+        except BodyError as exc:
+            route, status, answer, close = path, exc.status, {'statusCode': exc.status, 'message': exc.message}, exc.close
         except Exception:  # pylint: disable=broad-except
             log.exception('error serving %s %s', method, path)
-            route, status, body = path, 500, {'error': 'internal error'}
-        ctype = 'text/plain; version=0.0.4' if route == '/metrics' else 'application/json'
-        self._send(status, body, ctype)
-        self.app.metrics.observe(method, route, status, time.monotonic() - start)
+            route, status, answer = path, 500, {'statusCode': 500, 'message': 'Internal server error'}
+        ctype = 'text/plain; version=0.0.4; charset=utf-8' if route == '/metrics' else 'application/json; charset=utf-8'
+        self._send(status, answer, ctype, close=close)
+        if route not in ('/metrics', '/health'):
+            self.app.metrics.observe(method, route, status, time.monotonic() - start)
 
     def do_GET(self):
         self._handle('GET')
 
     def do_HEAD(self):
-        self._handle('GET')
+        self._handle('HEAD')
 
     def do_POST(self):
         self._handle('POST')
+
+    def do_PUT(self):
+        self._handle('PUT')
+
+    def do_DELETE(self):
+        self._handle('DELETE')
 
     def log_message(self, fmt, *args):
         if not self.path.startswith('/health'):
@@ -396,8 +513,8 @@ class Server(ThreadingHTTPServer):
 
 
 def main():
-    logging.basicConfig(stream=sys.stdout, level=os.environ.get('LOG_LEVEL', 'INFO').upper(),
-                        format='%(asctime)s %(levelname)s %(name)s %(message)s')
+    level = LOG_LEVELS.get(os.environ.get('LOG_LEVEL', 'info').strip().lower(), logging.INFO)
+    logging.basicConfig(stream=sys.stdout, level=level, format='%(asctime)s %(levelname)s %(name)s %(message)s')
     # pika logs every failed connection attempt with a traceback; the app logs one line itself.
     logging.getLogger('pika').setLevel(logging.CRITICAL)
     try:

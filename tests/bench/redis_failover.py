@@ -44,7 +44,8 @@ def probe_env() -> dict:
     v = yaml.safe_load(VARS.read_text())
     return {
         'FLASH_SENTINEL_PW': v['redis_sentinel_requirepass'],
-        'FLASH_APP_USER': 'flash-app',
+        # Default-user mode (the role's default): the app sends a password-only AUTH.
+        'FLASH_APP_USER': '' if v.get('redis_app_default_user', True) else 'flash-app',
         'FLASH_APP_PW': ','.join(v['redis_app_passwords']),
         'FLASH_ADMIN_USER': 'flash-admin',
         'FLASH_ADMIN_PW': v['redis_admin_passwords'][0],

@@ -53,7 +53,10 @@ class Client(threading.Thread):
     connection, a request can cross the server's close of that idle connection (nginx closes
     idle connections when a reload retires its old workers), which HTTP clients answer by
     resending idempotent requests (RFC 9110, 9.2.2); this client does not resend anything.
-    Every answer is recorded as (seconds since start, status or error, version, path)."""
+    Every answer is recorded as (seconds since start, status or error, version, path, colour):
+    the colour from the proxy's X-Flash-Colour header (which upstream group served it), the
+    version from the reference app's test-only X-Reference-App-Version header (the real app's
+    /health says only {"status": "ok"})."""
 
     def __init__(self, paths, rate=8.0, ca_file=None, timeout=10):
         super(Client, self).__init__(daemon=True)
@@ -84,14 +87,11 @@ class Client(threading.Thread):
                 conn.request(method, path, body=body, headers={'Content-Type': 'application/json'})
                 resp = conn.getresponse()
                 data = resp.read()
-                version = None
-                try:
-                    version = json.loads(data).get('version')
-                except ValueError:
-                    pass
-                self.samples.append((sent - self.start_time, resp.status, version, path.split('?')[0]))
+                del data
+                self.samples.append((sent - self.start_time, resp.status, resp.getheader('X-Reference-App-Version'),
+                                     path.split('?')[0], resp.getheader('X-Flash-Colour')))
             except Exception as exc:  # pylint: disable=broad-except
-                self.samples.append((sent - self.start_time, type(exc).__name__, None, path.split('?')[0]))
+                self.samples.append((sent - self.start_time, type(exc).__name__, None, path.split('?')[0], None))
             conn.close()
             conn = self._connect()
             pause = self.period - (time.monotonic() - sent)
@@ -107,11 +107,18 @@ class Client(threading.Thread):
         return [s for s in self.samples if (path is None or s[3] == path) and s[1] != 200]
 
     def versions(self):
-        """The versions the /health answers showed, in order, without repeats."""
+        """The versions the answers showed, in order, without repeats."""
+        return self._sequence(2)
+
+    def colours(self):
+        """The colours the proxy said served the answers (X-Flash-Colour), in order, without repeats."""
+        return self._sequence(4)
+
+    def _sequence(self, index):
         seq = []
         for sample in self.samples:
-            if sample[2] and (not seq or seq[-1] != sample[2]):
-                seq.append(sample[2])
+            if sample[index] and (not seq or seq[-1] != sample[index]):
+                seq.append(sample[index])
         return seq
 
 
@@ -151,7 +158,7 @@ def with_client(paths, action, settle=2.0, rate=8.0):
 def summary(client):
     fails = client.failed()
     return {'requests': len(client.samples), 'failed': len(fails), 'first_failures': fails[:5],
-            'versions_seen': client.versions()}
+            'versions_seen': client.versions(), 'colours_seen': client.colours()}
 
 
 def step_deploy(tag, step):
@@ -188,6 +195,8 @@ def main():
               'the failure does not name the gate (.build/lab-check/deploy-broken.log)', figures)
         check(figures['failed'] == 0, 'broken', 'requests failed while the broken release was tried', figures)
         check(figures['versions_seen'] == ['1.1.0'], 'broken', 'something else than 1.1.0 was served', figures)
+        # Issue 16.3: what the client saw, not what the playbook printed - one colour throughout.
+        check(len(figures['colours_seen']) == 1, 'broken', 'traffic left the live colour', figures)
         check(not any('1.2.0-broken' in v for v in figures['running']), 'broken', 'broken containers still run', figures)
         print(json.dumps({'step': 'broken', 'ok': True, 'figures': figures}))
 
@@ -202,6 +211,11 @@ def main():
               'the failure does not name the proxy gate (.build/lab-check/deploy-proxy-gate.log)', figures)
         check(figures['failed'] == 0, 'proxy-gate', 'requests failed during the switch and switch-back', figures)
         check(figures['versions_seen'][-1:] == ['1.1.0'], 'proxy-gate', 'the proxy does not serve 1.1.0 again', figures)
+        # Issue 16.3: the colours the client saw, in order: the live one, perhaps the new one
+        # while the gate ran, then the live one again - never ending on the new colour.
+        colours = figures['colours_seen']
+        check(len(colours) in (1, 3) and colours[0] == colours[-1], 'proxy-gate',
+              'the colours seen were not live -> new -> live: %s' % colours, figures)
         check(all(v.endswith('=1.1.0') for v in figures['running']), 'proxy-gate', 'the new colour still runs', figures)
         print(json.dumps({'step': 'proxy-gate', 'ok': True, 'figures': figures}))
 
@@ -355,6 +369,10 @@ def credentials_check(ep, redis_pw, rmq_pw, expect, hosts=None):
     return all(v == expect for v in results.values()) and bool(results), results
 
 
+# Salts are rotated only when named (rotate_secrets.yml): a forced run leaves them as they are.
+NOT_ROTATED_BY_DEFAULT = ('app_encryption_salt', 'app_hash_salt')
+
+
 def rotate(ep):
     store = ep['redis']['app_password']['store']
     before = store_current(store)
@@ -366,7 +384,10 @@ def rotate(ep):
                    versions={n: [before[n][0], after[n][0]] for n in after})
     check(rc == 0, 'rotate', 'rotate_secrets.yml failed (.build/lab-check/rotate.log)', figures)
     check(figures['failed'] == 0, 'rotate', 'requests failed during the rotation', figures)
-    check(all(after[n][0] == before[n][0] + 1 for n in before), 'rotate', 'not one new version per secret', figures)
+    check(all(after[n][0] == before[n][0] + 1 for n in before if n not in NOT_ROTATED_BY_DEFAULT), 'rotate',
+          'not one new version per secret', figures)
+    check(all(after[n] == before[n] for n in before if n in NOT_ROTATED_BY_DEFAULT), 'rotate',
+          'a forced rotation changed a salt', figures)
     # No value, old or new, in the -vvv output or in any log this run wrote.
     values = [v for n in before for v in (before[n][1], after[n][1])]
     logs = [open(f).read() for f in glob.glob(os.path.join(LOGS, '*.log'))]

@@ -22,12 +22,15 @@ def request(url, method='GET', body=None, timeout=5):
     start = time.monotonic()
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
-            status, raw = resp.status, resp.read()
+            status, raw, headers = resp.status, resp.read(), resp.headers
     except urllib.error.HTTPError as exc:
-        status, raw = exc.code, exc.read()
+        status, raw, headers = exc.code, exc.read(), exc.headers
     except OSError as exc:
         return {'url': url, 'status': None, 'error': str(exc)}
-    result = {'url': url, 'status': status, 'ms': round((time.monotonic() - start) * 1000, 1)}
+    # The release and colour that answered: test-only headers of the reference app (its
+    # /health body, like the real app's, says nothing but {"status": "ok"}).
+    result = {'url': url, 'status': status, 'ms': round((time.monotonic() - start) * 1000, 1),
+              'version': headers.get('X-Reference-App-Version'), 'colour': headers.get('X-Reference-App-Colour')}
     try:
         result['json'] = json.loads(raw)
     except ValueError:
@@ -41,7 +44,7 @@ def health(urls):
 
 def metrics_lines(text, route):
     return [line for line in text.splitlines()
-            if line.startswith('http_request_duration_seconds') and 'route="%s"' % route in line]
+            if line.startswith('http_request_') and 'route="%s"' % route in line]
 
 
 def behaviour(cfg):
@@ -68,14 +71,16 @@ def behaviour(cfg):
         'ttl_after_refill': rds.ttl(key),
     }
 
-    # Event: a queue of our own bound to the app's exchange sees the command's event, once.
+    # Event: a queue of our own bound to the app's topic exchange sees the command's event,
+    # once; the app's own durable queue (RABBITMQ_QUEUE_NAME) holds one more.
     params = pika.URLParameters(cfg['rabbitmq_url'])
     params.socket_timeout = 5
     conn = pika.BlockingConnection(params)
     chan = conn.channel()
     chan.exchange_declare(cfg['exchange'], exchange_type='topic', durable=True)
     q = chan.queue_declare('', exclusive=True, auto_delete=True).method.queue
-    chan.queue_bind(q, cfg['exchange'], routing_key='command.#')
+    chan.queue_bind(q, cfg['exchange'], routing_key='event.#')
+    queued_before = chan.queue_declare(cfg['queue'], passive=True).method.message_count
     command_id = str(uuid.uuid4())
     answer = request('http://%s/api/commands' % first, 'POST', {'user': user, 'command': 'balance', 'id': command_id})
     matches, others, deadline = [], 0, time.monotonic() + 10
@@ -92,13 +97,15 @@ def behaviour(cfg):
                 time.sleep(0.2)
                 continue
         event = json.loads(body)
-        if event.get('id') == command_id:
+        if event.get('data', {}).get('id') == command_id:
             matches.append({'routing_key': method.routing_key, 'event': event,
                             'delivery_mode': props.delivery_mode, 'content_type': props.content_type})
         else:
             others += 1
+    queued_after = chan.queue_declare(cfg['queue'], passive=True).method.message_count
     conn.close()
-    out['event'] = {'answer': answer, 'id': command_id, 'matches': matches, 'others': others}
+    out['event'] = {'answer': answer, 'id': command_id, 'matches': matches, 'others': others,
+                    'queued': queued_after - queued_before}
 
     # Metrics: the histogram carries the balance route with its labels.
     metrics = request('http://%s/metrics' % first)

@@ -29,6 +29,8 @@ class Handler(BaseHTTPRequestHandler):
         }).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
+        # A wrong colour from the app: the proxy must hide it and name the real one itself.
+        self.send_header("X-Flash-Colour", "from-app")
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         if self.command != "HEAD":

@@ -3,7 +3,8 @@
   flash-probe.py cases CA CASES.json         one request per case, prints status + headers
   flash-probe.py loop CA URL MAX_SECONDS THREADS UNTIL_COLOUR
       requests without pause, a new connection each, until UNTIL_COLOUR has answered for 3 s
-      (or MAX_SECONDS have passed); prints counts by status and by colour
+      (or MAX_SECONDS have passed); prints counts by status and by colour, and how many
+      answers carried an X-Flash-Colour header other than the colour that answered
 """
 import http.client
 import json
@@ -18,6 +19,15 @@ def connect(ca, host, port=443):
     return http.client.HTTPSConnection(host, port, context=ctx, timeout=10)
 
 
+def headers(resp):
+    """Headers by lower-case name; a repeated header's values joined with ', '."""
+    out = {}
+    for name, value in resp.getheaders():
+        name = name.lower()
+        out[name] = out[name] + ", " + value if name in out else value
+    return out
+
+
 def request(ca, host, case):
     conn = connect(ca, host)
     try:
@@ -29,7 +39,7 @@ def request(ca, host, case):
         resp = conn.getresponse()
         data = resp.read().decode("utf-8", "replace")
         return {"name": case["name"], "status": resp.status,
-                "headers": {k.lower(): v for k, v in resp.getheaders()},
+                "headers": headers(resp),
                 "body": data[:300]}
     finally:
         conn.close()
@@ -46,7 +56,8 @@ def loop(ca, url, seconds, threads, until_colour):
     deadline = [time.monotonic() + float(seconds)]
     lock = threading.Lock()
     stats = {"total": 0, "ok": 0, "non_2xx": 0, "errors": 0, "statuses": {},
-             "colours": {}, "sequence": [], "error_samples": []}
+             "colours": {}, "sequence": [], "error_samples": [],
+             "header_mismatch": 0, "mismatch_samples": []}
 
     def worker():
         while time.monotonic() < deadline[0]:
@@ -57,12 +68,18 @@ def loop(ca, url, seconds, threads, until_colour):
                 data = resp.read()
                 conn.close()
                 colour = json.loads(data).get("colour") if resp.status == 200 else None
+                header = headers(resp).get("x-flash-colour")
                 with lock:
                     stats["total"] += 1
                     stats["statuses"][str(resp.status)] = stats["statuses"].get(str(resp.status), 0) + 1
                     if 200 <= resp.status < 300:
                         stats["ok"] += 1
                         stats["colours"][colour] = stats["colours"].get(colour, 0) + 1
+                        # X-Flash-Colour must name the colour that really answered.
+                        if header != colour:
+                            stats["header_mismatch"] += 1
+                            if len(stats["mismatch_samples"]) < 5:
+                                stats["mismatch_samples"].append([colour, header])
                         if not stats["sequence"] or stats["sequence"][-1] != colour:
                             stats["sequence"].append(colour)
                         if colour == until_colour and "seconds_to_switch" not in stats:

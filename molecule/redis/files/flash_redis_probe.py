@@ -84,8 +84,13 @@ def cmd_wait_failover(a):
     print(json.dumps({'agreed': False, 'elapsed': round(time.time() - a.since, 2), 'view': view}))
 
 
+def app_user():
+    """The app's ACL user name, or None in default-user mode (a password-only AUTH, as ioredis sends)."""
+    return ENV.get('FLASH_APP_USER') or None
+
+
 def app_client(host, port, password=None):
-    return redis.Redis(host=host, port=port, username=ENV['FLASH_APP_USER'],
+    return redis.Redis(host=host, port=port, username=app_user(),
                        password=password or ENV['FLASH_APP_PW'].split(',')[0],
                        socket_timeout=2, socket_connect_timeout=1, decode_responses=True)
 
@@ -186,17 +191,17 @@ def cmd_acl(a):
 
     def user(name, pw):
         return lambda: redis.Redis(host=host, port=port, username=name, password=pw, socket_timeout=2, decode_responses=True)
-    app = user(ENV['FLASH_APP_USER'], old)
+    app = user(app_user(), old)
     out = {
         'master': '%s:%s' % (host, port),
         'no_auth_ping': try_cmd(lambda: redis.Redis(host=host, port=port, socket_timeout=2), 'PING'),
-        'default_user_auth': try_cmd(user('default', 'anything-at-all'), 'PING'),
+        'app_whoami': try_cmd(app, 'ACL', 'WHOAMI'),
         'app_old_set': try_cmd(app, 'SET', 'acl:probe', 'old'),
         'app_old_get': try_cmd(app, 'GET', 'acl:probe'),
-        'app_new_set': try_cmd(user(ENV['FLASH_APP_USER'], new), 'SET', 'acl:probe', 'new'),
-        'app_new_get': try_cmd(user(ENV['FLASH_APP_USER'], new), 'GET', 'acl:probe'),
+        'app_new_set': try_cmd(user(app_user(), new), 'SET', 'acl:probe', 'new'),
+        'app_new_get': try_cmd(user(app_user(), new), 'GET', 'acl:probe'),
         'app_wait': try_cmd(app, 'WAIT', '0', '100'),
-        'app_wrong_password': try_cmd(user(ENV['FLASH_APP_USER'], 'not-the-password-at-all'), 'PING'),
+        'app_wrong_password': try_cmd(user(app_user(), 'not-the-password-at-all'), 'PING'),
         'app_config_get': try_cmd(app, 'CONFIG', 'GET', 'maxmemory'),
         'app_acl_list': try_cmd(app, 'ACL', 'LIST'),
         'app_flushall': try_cmd(app, 'FLUSHALL'),
@@ -212,7 +217,31 @@ def cmd_acl(a):
                                     'SENTINEL', 'MASTERS'),
     }
     out = {k: (v if len(v) < 200 else v[:200]) for k, v in out.items()}
+    # What Redis itself holds for its users (issue 16.5: read the ACL, do not infer it from a
+    # WRONGPASS, which a default user with any password also answers).
+    admin = redis.Redis(host=host, port=port, username=ENV['FLASH_ADMIN_USER'], password=ENV['FLASH_ADMIN_PW'],
+                        socket_timeout=2, decode_responses=True)
+    out['getuser'] = {name: acl_getuser(admin, name) for name in ('default', 'flash-app')}
     print(json.dumps(out))
+
+
+def acl_getuser(conn, name):
+    """ACL GETUSER as a plain dict (flags/passwords lists, commands/keys/channels strings), None if absent."""
+    reply = conn.execute_command('ACL', 'GETUSER', name)
+    if reply is None:
+        return None
+    if not isinstance(reply, dict):
+        reply = dict(zip(reply[0::2], reply[1::2]))
+    out = {}
+    for field in ('flags', 'passwords', 'commands', 'keys', 'channels'):
+        value = reply.get(field)
+        if isinstance(value, (bytes, str)):
+            value = value.decode() if isinstance(value, bytes) else value
+            out[field] = value if field in ('commands', 'keys', 'channels') else value.split()
+        else:
+            value = [v.decode() if isinstance(v, bytes) else v for v in (value or [])]
+            out[field] = ' '.join(value) if field in ('commands', 'keys', 'channels') else value
+    return out
 
 
 def cmd_cache_evict(a):

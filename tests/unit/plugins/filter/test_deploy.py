@@ -110,3 +110,53 @@ def test_proxies_that_disagree_are_an_error():
 def test_input_must_be_a_list():
     with pytest.raises(AnsibleFilterError):
         deploy_plan('blue')
+
+
+# --- same tag, new image (issue 14.6) ----------------------------------------------------------
+
+def with_image(entry, image_id):
+    entry['ImageID'] = image_id
+    return entry
+
+
+def test_same_tag_with_a_new_image_id_goes_blue_green():
+    running = [with_image(container('blue', '1.0.0', host='h1'), 'sha256:old'),
+               with_image(container('blue', '1.0.0', host='h2'), 'sha256:old')]
+    plan = deploy_plan(['blue'], running=running, release={'colour': 'blue', 'image': IMAGE, 'tag': '1.0.0'},
+                       image=IMAGE, tag='1.0.0', config='c1', image_ids={'h1': 'sha256:new', 'h2': 'sha256:new'})
+    assert (plan['mode'], plan['target'], plan['image_changed']) == ('switch', 'green', True)
+    assert plan['previous'] == {'colour': 'blue', 'image': IMAGE, 'tag': '1.0.0'}
+
+
+def test_same_tag_same_image_id_stays_in_place():
+    running = [with_image(container('blue', '1.0.0'), 'sha256:same')]
+    plan = deploy_plan(['blue'], running=running, image=IMAGE, tag='1.0.0', config='c1', image_ids='sha256:same')
+    assert (plan['mode'], plan['image_changed']) == ('in-place', False)
+
+
+def test_one_host_with_the_rebuilt_image_is_enough_to_switch():
+    running = [with_image(container('blue', '1.0.0', host='h1'), 'sha256:same'),
+               with_image(container('blue', '1.0.0', host='h2'), 'sha256:old')]
+    plan = deploy_plan(['blue'], running=running, image=IMAGE, tag='1.0.0', config='c1',
+                       image_ids={'h1': 'sha256:same', 'h2': 'sha256:new'})
+    assert plan['mode'] == 'switch'
+
+
+def test_the_image_id_of_an_inspect_counts_too():
+    entry = container('blue', '1.0.0', verbose=False)
+    entry['Image'] = 'sha256:old'
+    plan = deploy_plan(['blue'], running=[entry], image=IMAGE, tag='1.0.0', image_ids='sha256:new')
+    assert plan['mode'] == 'switch'
+
+
+@pytest.mark.parametrize('image_ids', [None, '', {}, {'other-host': 'sha256:new'}])
+def test_no_id_for_the_host_compares_nothing(image_ids):
+    running = [with_image(container('blue', '1.0.0'), 'sha256:old')]
+    plan = deploy_plan(['blue'], running=running, image=IMAGE, tag='1.0.0', config='c1', image_ids=image_ids)
+    assert plan['mode'] == 'in-place'
+
+
+def test_the_idle_colour_image_does_not_count():
+    running = [with_image(container('blue', '1.0.0'), 'sha256:new'), with_image(container('green', '0.9.0'), 'sha256:old')]
+    plan = deploy_plan(['blue'], running=running, image=IMAGE, tag='1.0.0', config='c1', image_ids='sha256:new')
+    assert plan['mode'] == 'in-place'

@@ -10,12 +10,14 @@ import base64
 import io
 import json
 import socket
+import struct
 
 import jmespath
 import pytest
 import yaml
 
 from ansible_collections.flash.connect.plugins.module_utils import _health
+from ansible_collections.flash.connect.plugins.module_utils import _health_amqp as amqp
 from ansible_collections.flash.connect.plugins.module_utils import _health_resp as resp
 from ansible_collections.flash.connect.plugins.module_utils._health_probes import Prober
 from ansible_collections.flash.connect.plugins.modules import health_gate
@@ -931,3 +933,199 @@ def test_prometheus_probe(http_server):
     assert probe(check).ok
     http_server.routes['/api/v1/alerts'] = lambda n, h: (500, b'oops', {})
     assert probe(check).detail == '/api/v1/alerts answered HTTP 500'
+
+
+# --- expect_headers: which colour behind the proxy served the answer ----------------------------
+
+@pytest.mark.parametrize('headers, ok, detail', [
+    ({'X-Flash-Colour': 'green'}, True, 'HTTP 200 in '),
+    ({'x-flash-colour': 'green'}, True, 'HTTP 200 in '),
+    ({'X-Flash-Colour': 'blue'}, False, 'HTTP 200 with X-Flash-Colour: "blue", expected "green"'),
+    ({'X-Flash-Colour': 'green '}, False, 'X-Flash-Colour: "green ", expected "green"'),
+    ({}, False, 'HTTP 200 without the header X-Flash-Colour (expected "green")'),
+])
+def test_http_expect_headers(headers, ok, detail):
+    result = _health.evaluate_http(200, b'{"status": "ok"}', 3.0, http_check(expect_headers={'X-Flash-Colour': 'green'}),
+                                   headers=headers)
+    assert result.ok == ok
+    assert detail in result.detail
+
+
+def test_http_expect_headers_comes_after_the_status():
+    result = _health.evaluate_http(502, b'', 3.0, http_check(expect_headers={'X-Flash-Colour': 'green'}),
+                                   headers={'X-Flash-Colour': 'green'})
+    assert not result.ok and result.detail == 'HTTP 502 (accepted: 200)'
+
+
+@pytest.mark.parametrize('value', [['X-Flash-Colour'], {'X-Flash-Colour': 1}, {'': 'green'}])
+def test_http_expect_headers_must_map_names_to_values(value):
+    assert 'expect_headers must map response header names' in spec_error(
+        {'name': 'web', 'type': 'http', 'url': 'http://x', 'expect_headers': value})
+
+
+def test_expect_headers_is_for_http_only():
+    assert 'expect_headers' in spec_error({'name': 'db', 'type': 'tcp', 'host': 'h', 'port': 1, 'expect_headers': {'a': 'b'}})
+
+
+def test_http_probe_expect_headers_on_a_live_server(http_server):
+    # The colour of each answer, as a proxy would mark it: green, green, blue (the window fails).
+    colours = {1: 'green', 2: 'green', 3: 'blue'}
+    http_server.routes['/health'] = lambda n, h: (200, {'status': 'ok'}, {'X-Flash-Colour': colours.get(n, 'green')})
+    check = http_check(url=http_server.base + '/health', expect_headers={'x-flash-colour': 'green'}, requests=3)
+    result = probe(check)
+    assert not result.ok
+    assert '1/3 requests failed' in result.detail and 'x-flash-colour: "blue", expected "green"' in result.detail
+    assert probe(check).ok  # requests 4-6: all green
+
+
+def test_http_probe_expect_headers_on_an_error_status(http_server):
+    http_server.routes['/down'] = lambda n, h: (503, {}, {'X-Flash-Colour': 'blue'})
+    result = probe(http_check(url=http_server.base + '/down', status=[503], expect_headers={'X-Flash-Colour': 'green'}))
+    assert not result.ok and 'expected "green"' in result.detail
+
+
+# --- redis write_key: the app's user may write, not only connect -------------------------------
+
+def test_redis_probe_write_key_sets_an_expiring_key_as_the_user(redis_server):
+    redis_server.password = 'app-pw'
+    redis_server.replies['ROLE'] = resp.RespError("NOPERM User default has no permissions to run the 'role' command")
+    redis_server.replies['INFO'] = resp.RespError("NOPERM User default has no permissions to run the 'info' command")
+    redis_server.replies['PING'] = Simple('PONG')
+    redis_server.replies['SET'] = Simple('OK')
+    result = probe(redis_check(redis_server, password='app-pw', write_key='flash:health:app-1'))
+    assert result.ok, result.detail
+    assert redis_server.commands[0] == ['AUTH', 'app-pw']  # password only: the default user
+    assert redis_server.commands[-1] == ['SET', 'flash:health:app-1', 'health_gate', 'PX', '60000']
+    assert 'SET flash:health:app-1 accepted' in result.detail
+
+
+def test_redis_probe_write_key_refused_by_the_acl_fails(redis_server):
+    redis_server.replies['ROLE'] = ['master', 0, []]
+    redis_server.replies['SET'] = resp.RespError("NOPERM No permissions to access a key")
+    result = probe(redis_check(redis_server, write_key='other:key'))
+    assert not result.ok and 'NOPERM' in result.detail
+
+
+def test_redis_write_key_not_with_sentinel():
+    assert 'write_key applies to a Redis server' in spec_error({'name': 's', 'type': 'redis', 'host': 'h', 'sentinel': True,
+                                                                'master_name': 'm', 'write_key': 'k'})
+    assert 'write_key must be a Redis key' in spec_error({'name': 'r', 'type': 'redis', 'host': 'h', 'write_key': 'a b'})
+
+
+# --- rabbitmq over AMQP: the app's login on its vhost ------------------------------------------
+
+class FakeBroker(object):
+    """Speaks the broker side of the AMQP 0-9-1 connection handshake on 127.0.0.1.
+
+    ``users``: {name: password}; ``vhosts``: {name: [users allowed]}. A wrong login gets
+    Connection.Close 403 ACCESS_REFUSED, a vhost the user may not use 530 NOT_ALLOWED."""
+
+    def __init__(self, users, vhosts):
+        import socketserver
+        import threading
+        broker = self
+        self.users, self.vhosts, self.seen = users, vhosts, []
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self):
+                broker.serve(self.request)
+
+        self.server = socketserver.ThreadingTCPServer(('127.0.0.1', 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    @staticmethod
+    def _close(code, text):
+        return amqp.method_frame(10, 50, struct.pack('>H', code) + amqp._shortstr(text) + struct.pack('>HH', 0, 0))
+
+    def serve(self, sock):
+        reader = amqp._Reader(sock)
+        if reader._exactly(8) != amqp.PROTOCOL_HEADER:
+            return
+        sock.sendall(amqp.method_frame(10, 10, b'\x00\x09' + amqp._table([('product', 'fake')])
+                                       + amqp._longstr('PLAIN AMQPLAIN') + amqp._longstr('en_US')))
+        dummy, method, args = reader.method()
+        table_len = struct.unpack('>I', args[:4])[0]
+        rest = args[4 + table_len:]
+        mech_len = rest[0]
+        rest = rest[1 + mech_len:]
+        resp_len = struct.unpack('>I', rest[:4])[0]
+        dummy, user, password = rest[4:4 + resp_len].decode().split('\x00')
+        self.seen.append(('login', user))
+        if self.users.get(user) != password:
+            sock.sendall(self._close(403, 'ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN'))
+            return
+        sock.sendall(amqp.method_frame(10, 30, struct.pack('>HIH', 2047, 131072, 60)))
+        reader.method()  # tune-ok
+        dummy, method, args = reader.method()  # open
+        vhost = args[1:1 + args[0]].decode()
+        self.seen.append(('open', vhost))
+        if user not in self.vhosts.get(vhost, []):
+            sock.sendall(self._close(530, "NOT_ALLOWED - access to vhost '%s' refused for user '%s'" % (vhost, user)))
+            return
+        sock.sendall(amqp.method_frame(10, 41, amqp._shortstr('')))
+        dummy, method, args = reader.method()
+        if method == 50:
+            self.seen.append(('close', 200))
+            sock.sendall(amqp.method_frame(10, 51, b''))
+
+
+@pytest.fixture
+def broker():
+    fake = FakeBroker({'flash': 'p@ss/w#rd?%: x', 'other': 'pw'}, {'flash': ['flash'], 'elsewhere': ['other']})
+    yield fake
+    fake.close()
+
+
+def amqp_check(broker, **fields):
+    fields.setdefault('name', 'rabbitmq-app-login')
+    fields.setdefault('username', 'flash')
+    fields.setdefault('password', 'p@ss/w#rd?%: x')
+    fields.setdefault('vhost', 'flash')
+    return normalize_one(type='rabbitmq', url='amqp://127.0.0.1:%d' % broker.port, **fields)
+
+
+def test_amqp_login_accepted_on_the_vhost(broker):
+    result = probe(amqp_check(broker))
+    assert result.ok, result.detail
+    assert result.detail == '127.0.0.1:%d: AMQP login of flash on vhost flash accepted' % broker.port
+    assert broker.seen == [('login', 'flash'), ('open', 'flash'), ('close', 200)]
+
+
+def test_amqp_login_refused_names_the_reply_code_not_the_password(broker):
+    result = probe(amqp_check(broker, password='Test-Only-Wrong-9'))
+    assert not result.ok
+    assert 'refused the login of flash: 403 ACCESS_REFUSED' in result.detail
+    assert 'Test-Only-Wrong-9' not in result.detail
+
+
+def test_amqp_vhost_refused(broker):
+    result = probe(amqp_check(broker, vhost='elsewhere'))
+    assert not result.ok
+    assert 'refused flash on vhost elsewhere: 530 NOT_ALLOWED' in result.detail
+
+
+def test_amqp_login_on_something_that_is_not_amqp(http_server):
+    result = probe(normalize_one(name='x', type='rabbitmq', url='amqp://127.0.0.1:%d' % int(http_server.base.rsplit(':', 1)[1]),
+                                 username='u', password='p'))
+    assert not result.ok and result.detail.startswith('AMQP connection to 127.0.0.1:')
+
+
+@pytest.mark.parametrize('fields, message', [
+    ({'url': 'amqp://u:p@h:5672/v', 'username': 'u', 'password': 'p'}, 'url must be amqp://host[:port]'),
+    ({'url': 'amqp://h'}, 'an AMQP login needs username and password'),
+    ({'url': 'amqp://h', 'username': 'u', 'password': 'p', 'min_running_nodes': 2}, 'min_running_nodes needs the management API'),
+])
+def test_amqp_url_spec_errors(fields, message):
+    fields.update(name='q', type='rabbitmq')
+    assert message in spec_error(fields)
+
+
+def test_amqp_default_vhost_and_port():
+    check = normalize_one(name='q', type='rabbitmq', url='amqps://rmq.internal', username='u', password='p')
+    assert check['vhost'] == '/' and check['_amqp'] == {'tls': True, 'host': 'rmq.internal', 'port': 5671}
