@@ -43,6 +43,9 @@ from urllib.parse import parse_qs, urlsplit
 import pika
 import redis
 
+# The real app's default security.sessionExpiry (SessionService): 24 hours.
+SESSION_EXPIRY = 86400
+
 VERSION = os.environ.get('APP_VERSION', '0.0.0')
 BROKEN = os.environ.get('APP_BROKEN', '0') == '1'
 NODE_ENVS = ('development', 'production', 'test', 'staging')
@@ -351,6 +354,27 @@ class App(object):
         answer['source'] = 'wallet'
         return answer
 
+    def session(self, user):
+        """The user's session, as the real app's SessionService keeps it in Redis: an index key
+        (whatsapp:<sha256 of the id>) names session:<id>; a user without one gets a new session,
+        both keys written with the session expiry (24 h). A failed read counts as no session and a
+        failed write raises, so a chat command needs a working Redis master."""
+        index = 'whatsapp:' + hashlib.sha256(user.encode()).hexdigest()
+        try:
+            found = self.redis.get(index)
+        except Exception as exc:  # pylint: disable=broad-except
+            log.warning('Error getting session by WhatsApp ID: %s', _describe(exc))
+            found = None
+        if found:
+            return found
+        session_id = uuid.uuid4().hex
+        created = time.time()
+        record = {'sessionId': session_id, 'whatsappId': user, 'isVerified': False,
+                  'createdAt': created, 'expiresAt': created + SESSION_EXPIRY}
+        self.redis.set('session:' + session_id, json.dumps(record), ex=SESSION_EXPIRY)
+        self.redis.set(index, session_id, ex=SESSION_EXPIRY)
+        return session_id
+
     def command(self, body):
         user, name = body.get('user'), body.get('command')
         if not isinstance(user, str) or not USER_PATTERN.match(user):
@@ -359,6 +383,12 @@ class App(object):
             return 400, {'statusCode': 400, 'message': 'command must be one of %s' % ', '.join(COMMANDS)}
         data = {'id': str(body.get('id') or uuid.uuid4()), 'user': user, 'command': name,
                 'version': VERSION, 'colour': self.config['colour']}
+        try:
+            self.session(user)
+        except Exception as exc:  # pylint: disable=broad-except
+            # The real app's SessionService.createSession: a failed write fails the request.
+            log.error('Error creating session: %s', _describe(exc))
+            return 500, {'statusCode': 500, 'message': 'Failed to create user session'}
         result = self.balance(user) if name == 'balance' else {'ok': True}
         error = self.publisher.submit('publish', ('message.received', data))
         if error:

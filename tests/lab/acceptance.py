@@ -12,8 +12,9 @@ Each step prints one JSON line with its figures and exits non-zero on the first 
   proxy-gate  a good release whose gate through the proxy fails (latency ceiling 0.001 ms): the
               proxy switches back, 0 failed requests, the new colour's containers are stopped.
   rollback    make lab-rollback: back to the previous release (1.0.0), 0 failed requests.
-  redis       stop the container of the session master under load: /health/ready (a Redis
-              round trip through the app host's HAProxy) answers 200 again within 15 s, and
+  redis       stop the container of the session master under load: chat commands (each reads
+              or writes the user's session in Redis through the app host's HAProxy) answer 200
+              again within 15 s, and
               the balance cache works on the new master; no redeploy.
   rabbitmq    stop one RabbitMQ node under load: commands (each an event published with
               confirms) keep succeeding.
@@ -35,6 +36,8 @@ import sys
 import threading
 import time
 import http.client
+
+import log_search  # tests/lab/log_search.py, beside this script
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 STATE = os.path.join(ROOT, '.lab')
@@ -266,7 +269,10 @@ def container_of(ep, address):
 def redis_failover(ep):
     master_addr = sentinel_master(ep, 'flash-session')
     master = container_of(ep, master_addr)
-    client = Client(['/health/ready'], rate=10.0)
+    app_before = app_containers()
+    # Chat commands: each needs the user's session in Redis (read, or written when new), like
+    # the real app's; /health answers without Redis.
+    client = Client(['/api/commands'], rate=10.0)
     client.start()
     time.sleep(3)
     before = client.failed()
@@ -303,7 +309,22 @@ def redis_failover(ep):
     conn.close()
     figures['balance_sources'] = sources
     check(sources == ['wallet', 'cache'], 'redis', 'the balance cache does not work on the new master', figures)
+    # No redeploy: the same app containers, started at the same moments, before and after.
+    app_after = app_containers()
+    figures['app_containers'] = len(app_after)
+    check(app_before and app_after == app_before, 'redis', 'the app containers changed across the failover', figures)
     return figures
+
+
+def app_containers():
+    """Id -> start time of every running app container of the lab's app hosts."""
+    ids = subprocess.run(['docker', 'ps', '-q', '--filter', 'label=io.flash.app.host'], stdout=subprocess.PIPE,
+                         universal_newlines=True, check=True).stdout.split()
+    if not ids:
+        return {}
+    out = subprocess.run(['docker', 'inspect', '-f', '{{.Id}} {{.State.StartedAt}}'] + ids, stdout=subprocess.PIPE,
+                         universal_newlines=True, check=True).stdout
+    return dict(line.split(' ', 1) for line in out.splitlines() if line)
 
 
 def rabbitmq_node_loss(ep):
@@ -394,6 +415,12 @@ def rotate(ep):
     leaks = [n for n in before for v in (before[n][1], after[n][1]) if any(v in text for text in logs + [out])]
     figures['leaked'] = sorted(set(leaks))
     check(not leaks and len(values) == 2 * len(before), 'rotate', 'a secret value appears in the output or a log', figures)
+    # And in no log the lab keeps: every host's journal, /var/log and console, every app
+    # container's console (the search first proves it finds a planted marker).
+    host_leaks, sources = log_search.search(values, sorted(ep['hosts']))
+    figures['log_sources_searched'] = sources
+    figures['leaked_in_lab_logs'] = sorted(set(name for where in host_leaks.values() for name in where))
+    check(not host_leaks, 'rotate', 'a secret value appears in a lab host or container log', figures)
     ok_old, old_res = credentials_check(ep, before['redis_app'][1], before['rabbitmq_app'][1], expect=False)
     ok_new, new_res = credentials_check(ep, after['redis_app'][1], after['rabbitmq_app'][1], expect=True)
     figures.update(old_refused=old_res, new_accepted=new_res)
