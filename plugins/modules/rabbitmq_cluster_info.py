@@ -42,8 +42,10 @@ attributes:
     description: Reads only; runs the same in check mode.
   diff_mode:
     support: none
+    description: Reads only; nothing to show.
   idempotent:
     support: full
+    description: Never changes anything.
 '''
 
 EXAMPLES = r'''

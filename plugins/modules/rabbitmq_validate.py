@@ -18,7 +18,8 @@ description:
     a policy pattern), and each policy pattern must compile and match at least one declared queue
     of its vhost.
   - Fails with one message naming every offending variable; changes nothing on the host.
-author: Flash Connect infrastructure team
+author:
+  - Flash Connect infrastructure team (@flash-connect)
 options:
   values:
     description:
@@ -48,8 +49,10 @@ attributes:
     description: Reads only; runs the same in check mode.
   diff_mode:
     support: none
+    description: Nothing changes, so there is nothing to show.
   idempotent:
     support: full
+    description: Never changes anything.
 notes:
   - Patterns are compiled with Python's C(re); RabbitMQ uses Erlang's PCRE-based C(re). A pattern
     Python refuses (C(\([)) is refused by both; the few PCRE-only constructs are not supported.
