@@ -9,6 +9,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import re
 
 
 class RabbitmqCtlError(Exception):
@@ -81,3 +82,80 @@ class RabbitmqCtl(object):
             for q in self.run_json(node, ['list_queues', '-p', vhost, 'name', 'messages']):
                 queues.append({'vhost': vhost, 'name': q.get('name'), 'messages': q.get('messages')})
         return {'vhosts': sorted(v for v in vhosts if v != '/'), 'queues': queues}
+
+
+# --- Preflight grammar (rabbitmq_validate) -------------------------------------------------
+
+_NODE_RE = re.compile(r'^[A-Za-z0-9_.-]+@[A-Za-z0-9_.-]+$')
+_ENV_FORBIDDEN = '"\\$`'
+
+
+def check_grammar(value, grammar):
+    """Return why VALUE cannot be written where GRAMMAR says, or None when it can.
+
+    conf: a rabbitmq.conf (cuttlefish) value, one token on one line.
+    env:  inside double quotes in rabbitmq-env.conf, which the start scripts source with sh.
+    node: an Erlang node name, name@host.
+    name: a vhost, user, queue or exchange name (printable, one line).
+    """
+    if value is None:
+        return 'is missing'
+    text = str(value)
+    if '\n' in text or '\r' in text or '\x00' in text:
+        return 'contains a newline or NUL, which would start a new setting (%r)' % text
+    if grammar == 'conf':
+        if text != text.strip() or not text:
+            return 'is empty or has leading/trailing blanks (%r)' % text
+        if '#' in text or '"' in text or "'" in text:
+            return 'contains # or a quote, which rabbitmq.conf reads as a comment or a literal (%r)' % text
+        return None
+    if grammar == 'env':
+        bad = sorted(set(c for c in text if c in _ENV_FORBIDDEN))
+        if bad:
+            return ('contains %s, which the shell that sources rabbitmq-env.conf would interpret (%r)'
+                    % (' '.join(bad), text))
+        return None
+    if grammar == 'node':
+        if not _NODE_RE.match(text):
+            return 'is not an Erlang node name name@host (letters, digits, _ . -) (%r)' % text
+        return None
+    if grammar == 'name':
+        if not text or any(ord(c) < 32 for c in text):
+            return 'is empty or has control characters (%r)' % text
+        return None
+    return 'unknown grammar %r' % grammar
+
+
+def check_policies(policies, queues):
+    """Compile each policy pattern and match it against the declared queues of its vhost.
+
+    Returns (errors, matches): errors name the policy's variable; matches maps vhost/name to the
+    queue names the pattern matches. A policy applying to exchanges only is not matched to queues.
+    """
+    errors, matches = [], {}
+    for policy in policies:
+        var = policy.get('var', 'rabbitmq_policies')
+        name = policy.get('name', '?')
+        vhost = policy.get('vhost')
+        pattern = policy.get('pattern')
+        label = '%s (%s/%s)' % (var, vhost, name)
+        if not isinstance(pattern, str) or not pattern:
+            errors.append('%s: pattern is missing' % label)
+            continue
+        if '\n' in pattern or '\r' in pattern:
+            errors.append('%s: pattern %r contains a newline' % (label, pattern))
+            continue
+        try:
+            compiled = re.compile(pattern)
+        except re.error as e:
+            errors.append('%s: pattern %r is not a valid regular expression (%s)' % (label, pattern, e))
+            continue
+        if policy.get('apply_to', 'queues') == 'exchanges':
+            continue
+        found = sorted(q['name'] for q in queues if q.get('vhost') == vhost and compiled.search(q['name']))
+        matches['%s/%s' % (vhost, name)] = found
+        if not found:
+            errors.append('%s: pattern %r matches none of the declared queues of vhost %s (%s)'
+                          % (label, pattern, vhost,
+                             ', '.join(sorted(q['name'] for q in queues if q.get('vhost') == vhost)) or 'none'))
+    return errors, matches

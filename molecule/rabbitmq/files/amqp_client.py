@@ -10,6 +10,9 @@
   connect   USER PASSWORD VHOST     try to open a connection, report the broker's answer
   fill      QUEUE COUNT             publish COUNT confirmed messages
   count     QUEUE                   messages ready in QUEUE (passive declare)
+  overflow  QUEUE MAX               confirmed publishes until the broker nacks one (or MAX); purges after
+  declare   QUEUE                   declare QUEUE as the upstream app does ({durable: true}, no arguments)
+  deadletter EXCHANGE KEY QUEUE DLQ publish via EXCHANGE/KEY, take it from QUEUE, reject it, find it in DLQ
 """
 import json
 import sys
@@ -95,11 +98,11 @@ def wait_get(ch, queue, timeout=15):
     return None, None, None
 
 
-def find_in_dlq(ch, marker):
+def find_in_dlq(ch, marker, dlq='payments.dlq'):
     """Read the DLQ until the marked message appears; ack it and return its x-death."""
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
-        method, props, body = wait_get(ch, 'payments.dlq', timeout=2)
+        method, props, body = wait_get(ch, dlq, timeout=2)
         if method is None:
             continue
         ch.basic_ack(method.delivery_tag)
@@ -108,10 +111,10 @@ def find_in_dlq(ch, marker):
     return None
 
 
-def publish_marked(ch, routing_key):
+def publish_marked(ch, routing_key, exchange='flash.events'):
     marker = 'msg-' + uuid.uuid4().hex
     ch.confirm_delivery()
-    ch.basic_publish('flash.events', routing_key, marker.encode(), mandatory=True,
+    ch.basic_publish(exchange, routing_key, marker.encode(), mandatory=True,
                      properties=pika.BasicProperties(delivery_mode=2))
     return marker
 
@@ -198,6 +201,49 @@ def count(user, password, queue):
     return {'messages': n}
 
 
+def overflow(user, password, queue, limit):
+    """Publish with confirms until the broker refuses one: max-length + overflow=reject-publish
+    answers with a nack (basic.nack), which is what a publisher of the app must see."""
+    conn, ch = channel(user, password)
+    before = ch.queue_declare(queue, passive=True).method.message_count
+    ch.confirm_delivery()
+    accepted, nacked = 0, False
+    for i in range(limit):
+        try:
+            ch.basic_publish('', queue, ('overflow-%d' % i).encode(), mandatory=True,
+                             properties=pika.BasicProperties(delivery_mode=2))
+        except pika.exceptions.NackError:
+            nacked = True
+            break
+        accepted += 1
+    depth = ch.queue_declare(queue, passive=True).method.message_count
+    ch.queue_purge(queue)
+    conn.close()
+    return {'queue': queue, 'before': before, 'accepted': accepted, 'nacked': nacked, 'depth': depth}
+
+
+def declare(user, password, queue):
+    """What the upstream app's EventsService does: assertQueue(name, {durable: true})."""
+    conn, ch = channel(user, password)
+    try:
+        ch.queue_declare(queue, durable=True)
+    except pika.exceptions.ChannelClosedByBroker as e:
+        conn.close()
+        return {'declared': False, 'code': e.reply_code, 'detail': e.reply_text}
+    conn.close()
+    return {'declared': True}
+
+
+def deadletter(user, password, exchange, routing_key, queue, dlq):
+    conn, ch = channel(user, password)
+    marker = publish_marked(ch, routing_key, exchange)
+    method, dummy = take(ch, queue, marker)
+    ch.basic_reject(method.delivery_tag, requeue=False)
+    xdeath = find_in_dlq(ch, marker, dlq)
+    conn.close()
+    return {'marker': marker, 'in_dlq': xdeath is not None, 'x_death': xdeath_summary(xdeath)}
+
+
 def main(argv):
     cmd, user, password = argv[1], argv[2], argv[3]
     rest = argv[4:]
@@ -215,6 +261,12 @@ def main(argv):
         out = fill(user, password, rest[0], int(rest[1]))
     elif cmd == 'count':
         out = count(user, password, rest[0])
+    elif cmd == 'overflow':
+        out = overflow(user, password, rest[0], int(rest[1]))
+    elif cmd == 'declare':
+        out = declare(user, password, rest[0])
+    elif cmd == 'deadletter':
+        out = deadletter(user, password, rest[0], rest[1], rest[2], rest[3])
     else:
         raise SystemExit('unknown command %s' % cmd)
     print(json.dumps(out))
