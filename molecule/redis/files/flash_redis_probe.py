@@ -340,6 +340,53 @@ def cmd_poll(a):
                       'still_down': sorted(down_now), 'stopped_by_file': os.path.exists(a.stop_file)}))
 
 
+def text(reply):
+    return reply.decode() if isinstance(reply, bytes) else str(reply)
+
+
+def cmd_hold(a):
+    """Hold one monitoring-user connection to every instance until --stop-file appears, then PING
+    on the same sockets: a connection Redis dropped meanwhile (ACL LOAD does that) fails."""
+    from redis.connection import Connection
+    for stale in (a.stop_file, a.ready_file):
+        if os.path.exists(stale):
+            os.unlink(stale)
+    targets = [(h, p) for p in a.ports for h in a.sentinels]
+    conns = {}
+    for host, port in targets:
+        c = Connection(host=host, port=port, username=ENV['FLASH_MON_USER'], password=ENV['FLASH_MON_PW'],
+                       socket_timeout=2, socket_connect_timeout=2, retry_on_timeout=False)
+        c.connect()
+        c.send_command('PING')
+        conns['%s:%d' % (host, port)] = (c, text(c.read_response()))
+    with open(a.ready_file, 'w') as f:
+        f.write('ready')
+    start = time.time()
+    while not os.path.exists(a.stop_file) and time.time() - start < a.duration:
+        time.sleep(0.2)
+    out = {}
+    for key, (c, first) in conns.items():
+        sock = c._sock
+        try:
+            c.send_command('PING')
+            out[key] = {'first': first, 'after': text(c.read_response()), 'same_socket': c._sock is sock}
+        except Exception as exc:
+            out[key] = {'first': first, 'after': err(exc), 'same_socket': False}
+    print(json.dumps(out))
+
+
+def cmd_sync_stats(a):
+    """sync_full and sync_partial_ok of every instance (INFO stats, admin user)."""
+    out = {}
+    for port in a.ports:
+        for host in a.sentinels:
+            admin = redis.Redis(host=host, port=port, username=ENV['FLASH_ADMIN_USER'], password=ENV['FLASH_ADMIN_PW'],
+                                socket_timeout=2, decode_responses=True)
+            stats = admin.info('stats')
+            out['%s:%d' % (host, port)] = {'sync_full': stats['sync_full'], 'sync_partial_ok': stats['sync_partial_ok']}
+    print(json.dumps(out))
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument('--sentinels', nargs='+', default=['redis-1', 'redis-2', 'redis-3'])
@@ -375,10 +422,17 @@ def main():
     po.add_argument('--duration', type=float, default=240)
     po.add_argument('--stop-file', default='/tmp/flash-poll.stop')
     po.add_argument('--ready-file', default='/tmp/flash-poll.ready')
+    ho = sub.add_parser('hold')
+    ho.add_argument('--ports', type=int, nargs='+', default=[6379, 6380])
+    ho.add_argument('--duration', type=float, default=600)
+    ho.add_argument('--stop-file', default='/tmp/flash-hold.stop')
+    ho.add_argument('--ready-file', default='/tmp/flash-hold.ready')
+    ss = sub.add_parser('sync-stats')
+    ss.add_argument('--ports', type=int, nargs='+', default=[6379, 6380])
     a = p.parse_args()
     {'topology': cmd_topology, 'wait-failover': cmd_wait_failover, 'writer': cmd_writer, 'check': cmd_check,
      'acl': cmd_acl, 'cache-evict': cmd_cache_evict,
-     'marker': cmd_marker, 'poll': cmd_poll}[a.cmd](a)
+     'marker': cmd_marker, 'poll': cmd_poll, 'hold': cmd_hold, 'sync-stats': cmd_sync_stats}[a.cmd](a)
 
 
 if __name__ == '__main__':

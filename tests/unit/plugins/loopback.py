@@ -134,7 +134,8 @@ def encode_reply(value):
 
 
 class _RespHandler(socketserver.StreamRequestHandler):
-    """Answers from ``server.replies`` (keyed by command, ``'SENTINEL <SUB>'`` for Sentinel) and
+    """Answers from ``server.replies`` (keyed by command, ``'SENTINEL <SUB>'`` for Sentinel; a callable
+    reply is called with the command's words) and
     records every command in ``server.commands``. With ``server.password`` set it wants AUTH first,
     with ``server.username`` too an ACL user."""
 
@@ -160,6 +161,9 @@ class _RespHandler(socketserver.StreamRequestHandler):
                 reply = resp.RespError('NOAUTH Authentication required.')
             elif word in server.replies:
                 reply = server.replies[word]
+                if callable(reply):
+                    # A stateful fake: the reply is computed from the command (e.g. CONFIG SET then GET).
+                    reply = reply(command)
             else:
                 reply = resp.RespError("ERR unknown command '%s'" % command[0])
             self.wfile.write(encode_reply(reply))
