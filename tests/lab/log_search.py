@@ -46,7 +46,7 @@ def sources(hosts):
     if rc != 0:
         raise RuntimeError('docker ps failed: %s' % names)
     for line in names.splitlines():
-        name, _, app_host = line.partition('\t')
+        name, dummy, app_host = line.partition('\t')
         if app_host in hosts:
             rc, text = _run(['docker', 'logs', name])
             if rc != 0:
@@ -76,7 +76,7 @@ def search(values, hosts):
         # journald may take a moment to make a new entry readable.
         for attempt in range(10):
             logs = sources(hosts)
-            missing = [m for m in markers if not any(m in text for _, text in logs)]
+            missing = [m for m in markers if not any(m in text for dummy, text in logs)]
             if not missing:
                 break
             subprocess.run(['sleep', '1'], check=False)

@@ -79,8 +79,8 @@ def run(tmp_path, extra=(), book_text=PLAYBOOK):
 @pytest.fixture(scope='module')
 def first_run(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp('audit')
-    return (tmp_path,) + run(tmp_path, ['-e', 'awx_job_id=4242', '-e', 'awx_user_name=ops-alice',
-                                         '-e', 'db_password=%s' % SECRET])
+    extra = ['-e', 'awx_job_id=4242', '-e', 'awx_user_name=ops-alice', '-e', 'db_password=%s' % SECRET]
+    return (tmp_path,) + run(tmp_path, extra)
 
 
 def test_a_run_is_recorded_from_start_to_end(first_run):
