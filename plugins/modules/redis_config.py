@@ -38,41 +38,18 @@ options:
       - Run C(CONFIG REWRITE) after a change, so the instance keeps it across restarts.
     type: bool
     default: true
-  login_host:
-    description: Address of the instance.
-    type: str
-    default: 127.0.0.1
   login_port:
     description: Port of the instance.
     type: int
     default: 6379
-  login_user:
-    description: ACL user for C(AUTH); without it a password-only C(AUTH).
-    type: str
-  login_password:
-    description: Password for C(AUTH); without it no C(AUTH) is sent.
-    type: str
-  tls:
-    description: Speak TLS (the instance's C(tls-port)).
-    type: bool
-    default: false
-  validate_certs:
-    description: With I(tls), verify the server's certificate.
-    type: bool
-    default: true
-  ca_path:
-    description: With I(tls), PEM file of the CA to trust.
-    type: path
-  connect_timeout:
-    description: Seconds one connection attempt and each reply may take.
-    type: float
-    default: 5.0
   wait:
     description:
       - Seconds to keep retrying while the instance refuses connections or answers C(LOADING)
         (it was just started). A refused login is never retried.
     type: int
     default: 30
+extends_documentation_fragment:
+  - flash.connect.redis
 attributes:
   check_mode:
     support: full

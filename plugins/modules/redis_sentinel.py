@@ -64,39 +64,16 @@ options:
         each other and the replicas through hello messages, every 2 seconds).
     type: int
     default: 30
-  login_host:
-    description: Address of the Sentinel.
-    type: str
-    default: 127.0.0.1
   login_port:
     description: Port of the Sentinel.
     type: int
     default: 26379
-  login_user:
-    description: ACL user for C(AUTH); without it a password-only C(AUTH) (Sentinel's C(requirepass)).
-    type: str
-  login_password:
-    description: Password for C(AUTH); without it no C(AUTH) is sent.
-    type: str
-  tls:
-    description: Speak TLS.
-    type: bool
-    default: false
-  validate_certs:
-    description: With I(tls), verify the server's certificate.
-    type: bool
-    default: true
-  ca_path:
-    description: With I(tls), PEM file of the CA to trust.
-    type: path
-  connect_timeout:
-    description: Seconds one connection attempt and each reply may take.
-    type: float
-    default: 5.0
   wait:
     description: Seconds to keep retrying while the Sentinel refuses connections (it was just started).
     type: int
     default: 30
+extends_documentation_fragment:
+  - flash.connect.redis
 attributes:
   check_mode:
     support: full
