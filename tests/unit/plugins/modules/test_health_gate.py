@@ -12,24 +12,16 @@ import socket
 import pytest
 import yaml
 
-from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.flash.connect.plugins.module_utils import _health
 from ansible_collections.flash.connect.plugins.modules import health_gate
 from ansible_collections.flash.connect.tests.unit.plugins.loopback import FakeClock, closed_port
+from ansible_collections.flash.connect.tests.unit.plugins.modules.harness import ExitJson, FailJson, patch_exits  # noqa: E402
 
 REDIS_PASSWORD = 'Test-Only-Redis-Pw-71'
 RABBITMQ_PASSWORD = 'Test-Only-Rmq-Pw-72'
 HTTP_PASSWORD = 'Test-Only-Http-Pw-73'
-
-
-class ExitJson(Exception):
-    pass
-
-
-class FailJson(Exception):
-    pass
 
 
 @pytest.fixture
@@ -42,14 +34,7 @@ def clock(monkeypatch):
 
 @pytest.fixture(autouse=True)
 def exits(monkeypatch):
-    def exit_json(self, **kwargs):
-        raise ExitJson(kwargs)
-
-    def fail_json(self, **kwargs):
-        raise FailJson(kwargs)
-
-    monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
+    patch_exits(monkeypatch)
 
 
 def run_module(args):

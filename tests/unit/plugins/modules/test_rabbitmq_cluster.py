@@ -23,14 +23,7 @@ from ansible.module_utils.testing import patch_module_args  # noqa: E402
 
 from ansible_collections.flash.connect.plugins.module_utils import _rabbitmq  # noqa: E402
 from ansible_collections.flash.connect.plugins.modules import rabbitmq_cluster  # noqa: E402
-
-
-class ExitJson(Exception):
-    pass
-
-
-class FailJson(Exception):
-    pass
+from ansible_collections.flash.connect.tests.unit.plugins.modules.harness import ExitJson, FailJson  # noqa: E402
 
 
 def status(disk, running_nodes=None, ram=None):

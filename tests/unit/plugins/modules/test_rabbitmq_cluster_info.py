@@ -20,14 +20,7 @@ from ansible.module_utils import basic  # noqa: E402
 from ansible.module_utils.testing import patch_module_args  # noqa: E402
 
 from ansible_collections.flash.connect.plugins.modules import rabbitmq_cluster_info  # noqa: E402
-
-
-class ExitJson(Exception):
-    pass
-
-
-class FailJson(Exception):
-    pass
+from ansible_collections.flash.connect.tests.unit.plugins.modules.harness import ExitJson, FailJson  # noqa: E402
 
 
 N1, N2, N3 = 'rabbit@rmq-1', 'rabbit@rmq-2', 'rabbit@rmq-3'

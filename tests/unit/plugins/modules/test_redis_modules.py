@@ -12,7 +12,6 @@ import json
 
 import pytest
 
-from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.flash.connect.plugins.module_utils import _health_resp as resp
@@ -25,24 +24,9 @@ MASTERAUTH_OLD = 'Test-Only-Masterauth-Old-82'
 MASTERAUTH_NEW = 'Test-Only-Masterauth-New-83'
 
 
-class ExitJson(Exception):
-    pass
-
-
-class FailJson(Exception):
-    pass
-
-
 @pytest.fixture(autouse=True)
 def exits(monkeypatch):
-    def exit_json(self, **kwargs):
-        raise ExitJson(kwargs)
-
-    def fail_json(self, **kwargs):
-        raise FailJson(kwargs)
-
-    monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
+    patch_exits(monkeypatch)
 
 
 def run(module, args):
@@ -283,6 +267,7 @@ def test_sds_repr_matches_redis(value, expected):
 # -------------------------------------------------------------------------------- ACL
 
 from ansible_collections.flash.connect.plugins.modules import redis_acl  # noqa: E402
+from ansible_collections.flash.connect.tests.unit.plugins.modules.harness import ExitJson, FailJson, patch_exits  # noqa: E402
 
 APP_OLD = 'Test-Only-App-Old-86'
 APP_NEW = 'Test-Only-App-New-87'
