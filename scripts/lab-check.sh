@@ -129,6 +129,8 @@ log "make lab after the failovers: changed=0 on every host (endpoints.json rewri
 volumes="$(lab_volumes)"
 make --no-print-directory lab-destroy >"$out/destroy.log" 2>&1 || { tail -n 30 "$out/destroy.log"; die "lab-destroy failed"; }
 after="$(lab_objects)"
+# The same-tag step's rebuilt image (its tag was moved back), now that no container uses it.
+docker image prune -f --filter label=io.flash.lab.rebuild >/dev/null || true
 log "after lab-destroy: $after ($(echo "$volumes" | grep -c . || true) lab volumes before it)"
 [ "$before" = "$after" ] || die "lab-destroy left objects behind: before [$before], after [$after]"
 for v in $volumes; do

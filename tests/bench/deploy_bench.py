@@ -12,7 +12,13 @@ steady rate:
   (a) `playbooks/deploy.yml` moves the release to the other tag (1.0.0 <-> 1.1.0): start the
       idle colour, gate it, switch the proxy, gate through it, stop the old colour;
   (b) `tests/bench/naive_recreate.yml` recreates the live colour's containers in place with the
-      other tag (what a plain docker_container task with a new image does), no switch.
+      other tag (what a plain docker_container task with a new image does), no switch;
+  (c) same tag, new image (issue 14): the live tag is rebuilt (a new image id under the same
+      tag, acceptance.rebuild_tag) and `playbooks/deploy.yml` deploys that tag: blue/green;
+  (d) the same rebuild, then the old in-place path (the plan said "in-place" before it
+      compared image ids): `tests/bench/naive_recreate.yml` with the live tag.
+At the end, the tags are put back on their first images and the live tag is deployed once more
+(not measured), so `make lab` finds the lab as it left it.
 Reports per round and the medians: failed requests, requests sent, rollout seconds. Writes
 docs/benchmarks/deploy.md.
 """
@@ -67,6 +73,7 @@ def main():
     args = parser.parse_args()
     os.makedirs(acceptance.LOGS, exist_ok=True)
     rounds = []
+    first_ids = {tag: acceptance.image_id(tag) for tag in TAGS}
     for n in range(args.runs):
         current = live_tag()
         other = TAGS[1] if current == TAGS[0] else TAGS[0]
@@ -74,13 +81,29 @@ def main():
                               '-e', 'app_image_tag=' + other], args.rate)
         naive = measured(['ansible-playbook', '-i', 'inventories/lab', 'tests/bench/naive_recreate.yml',
                           '-e', 'app_image_tag=' + current], args.rate)
-        rounds.append({'round': n + 1, 'bluegreen': bluegreen, 'naive': naive})
+        same = live_tag()
+        acceptance.rebuild_tag(same)
+        same_bluegreen = measured(['ansible-playbook', '-i', 'inventories/lab', 'playbooks/deploy.yml',
+                                   '-e', 'app_image_tag=' + same], args.rate)
+        acceptance.rebuild_tag(same)
+        same_naive = measured(['ansible-playbook', '-i', 'inventories/lab', 'tests/bench/naive_recreate.yml',
+                               '-e', 'app_image_tag=' + same], args.rate)
+        rounds.append({'round': n + 1, 'bluegreen': bluegreen, 'naive': naive,
+                       'same_bluegreen': same_bluegreen, 'same_naive': same_naive})
         print(json.dumps(rounds[-1]))
 
     def med(kind, key):
         return statistics.median(r[kind][key] for r in rounds)
 
-    summary = {k: {m: med(k, m) for m in ('failed', 'requests', 'seconds')} for k in ('bluegreen', 'naive')}
+    for tag, first in first_ids.items():
+        subprocess.run(['docker', 'tag', first, '%s:%s' % (acceptance.APP_IMAGE, tag)], check=True)
+    subprocess.run(['ansible-playbook', '-i', 'inventories/lab', 'playbooks/deploy.yml', '-e', 'app_image_tag=' + live_tag()],
+                   cwd=ROOT, stdout=subprocess.DEVNULL, check=True)
+    subprocess.run(['docker', 'image', 'prune', '-f', '--filter', 'label=' + acceptance.REBUILD_LABEL],
+                   stdout=subprocess.DEVNULL, check=False)
+
+    kinds = ('bluegreen', 'naive', 'same_bluegreen', 'same_naive')
+    summary = {k: {m: med(k, m) for m in ('failed', 'requests', 'seconds')} for k in kinds}
     print(json.dumps({'median': summary}))
     lines = [
         '# Deploy: blue/green against a naive in-place recreate',
@@ -99,21 +122,34 @@ def main():
         '- (b) naive: `tests/bench/naive_recreate.yml` recreates the live containers with the new image in',
         '  place (the app role on the live colour), no switch.',
         '',
-        '| round | blue/green failed / sent | blue/green rollout s | naive failed / sent | naive rollout s |',
-        '|---|---|---|---|---|',
-    ]
-    for r in rounds:
-        lines.append('| %d | %d / %d | %.1f | %d / %d | %.1f |' % (
-            r['round'], r['bluegreen']['failed'], r['bluegreen']['requests'], r['bluegreen']['seconds'],
-            r['naive']['failed'], r['naive']['requests'], r['naive']['seconds']))
-    lines += [
-        '| **median** | **%g / %g** | **%.1f** | **%g / %g** | **%.1f** |' % (
-            summary['bluegreen']['failed'], summary['bluegreen']['requests'], summary['bluegreen']['seconds'],
-            summary['naive']['failed'], summary['naive']['requests'], summary['naive']['seconds']),
+        'Same tag, new image (issue 14): the live tag rebuilt, so the same tag names a new image id',
+        '(`acceptance.rebuild_tag`: `docker build` of `FROM <image>:<tag>` with a nonce label), then',
         '',
-        'Rollout time ratio blue/green : naive = %.2f (medians of the same run). Blue/green costs the' % (
-            summary['bluegreen']['seconds'] / max(summary['naive']['seconds'], 0.1)),
-        'gates and the drain; it buys the failed requests the naive recreate shows.',
+        '- (c) blue/green: `playbooks/deploy.yml` with that tag (the plan compares the image id behind',
+        '  the tag with the live containers\' and goes through the idle colour);',
+        '- (d) the old in-place path: before the plan compared image ids it said "in-place" and the app',
+        '  role recreated the live containers (`tests/bench/naive_recreate.yml` with the live tag).',
+        '',
+        '| round | case | blue/green failed / sent | blue/green rollout s | in place failed / sent | in place rollout s |',
+        '|---|---|---|---|---|---|',
+    ]
+    rows = (('new tag', 'bluegreen', 'naive'), ('same tag, new image', 'same_bluegreen', 'same_naive'))
+    for r in rounds:
+        for case, bg, naive in rows:
+            lines.append('| %d | %s | %d / %d | %.1f | %d / %d | %.1f |' % (
+                r['round'], case, r[bg]['failed'], r[bg]['requests'], r[bg]['seconds'],
+                r[naive]['failed'], r[naive]['requests'], r[naive]['seconds']))
+    for case, bg, naive in rows:
+        lines.append('| **median** | **%s** | **%g / %g** | **%.1f** | **%g / %g** | **%.1f** |' % (
+            case, summary[bg]['failed'], summary[bg]['requests'], summary[bg]['seconds'],
+            summary[naive]['failed'], summary[naive]['requests'], summary[naive]['seconds']))
+    lines += [
+        '',
+        'Rollout time ratio blue/green : in place = %.2f for a new tag and %.2f for the same tag with a' % (
+            summary['bluegreen']['seconds'] / max(summary['naive']['seconds'], 0.1),
+            summary['same_bluegreen']['seconds'] / max(summary['same_naive']['seconds'], 0.1)),
+        'new image (medians of the same run). Blue/green costs the gates and the drain; it buys the',
+        'failed requests the in-place recreate shows.',
         '',
     ]
     path = os.path.join(ROOT, 'docs', 'benchmarks', 'deploy.md')

@@ -3,21 +3,31 @@
 """Acceptance of the app in the running lab (issue 6), with a client sending requests through
 the proxy the whole time (https://localhost:8443, published on this machine's loopback only).
 
-    python3 tests/lab/acceptance.py [--only deploy,broken,proxy-gate,rollback,redis,rabbitmq]
+    python3 tests/lab/acceptance.py [--only deploy,broken,bad-credential,proxy-gate,rollback,same-tag,rotate,redis,rabbitmq]
 
 Each step prints one JSON line with its figures and exits non-zero on the first failure:
   deploy      make lab-deploy TAG=1.1.0 under load: 0 failed requests, v1.1.0 served after.
   broken      make lab-deploy TAG=1.2.0-broken: the play fails naming the direct gate, 0 failed
               requests, only 1.1.0 served throughout, no 1.2.0-broken container left running.
+  bad-credential  (issue 14) 1.1.0 again with a wrong app Redis password: the direct gate's
+              Redis check fails it naming the check, with the app's log lines, 0 failed
+              requests, one colour seen, the refused colour not left running.
   proxy-gate  a good release whose gate through the proxy fails (latency ceiling 0.001 ms): the
               proxy switches back, 0 failed requests, the new colour's containers are stopped.
   rollback    make lab-rollback: back to the previous release (1.0.0), 0 failed requests.
+  same-tag    (issue 14) reference-app:1.0.0 rebuilt (a new image id under the same tag) and
+              deployed with TAG=1.0.0 under load: the plan goes blue/green (switch), 0 failed
+              requests, the client sees the colour change once, and the app hosts run the new
+              image id on the new colour only; then the tag moved back to its first image, the
+              same again.
   redis       stop the container of the session master under load: chat commands (each reads
               or writes the user's session in Redis through the app host's HAProxy) answer 200
               again within 15 s, and
               the balance cache works on the new master; no redeploy.
-  rabbitmq    stop one RabbitMQ node under load: commands (each an event published with
-              confirms) keep succeeding.
+  rabbitmq    stop the RabbitMQ node holding most of the app's AMQP connections (from the
+              broker's connection list) under load: commands (each an event published with
+              confirms) answer 200 again within 5 s, and the app's durable queue grew by at
+              least the number of commands answered 200 (no confirmed event lost).
   rotate      (issue 7) rotate every secret (forced) under load with -vvv: 0 failed requests,
               one new version each, no value in the output or the logs, the old Redis and
               RabbitMQ passwords refused on every node and the new ones accepted, also after a
@@ -178,7 +188,7 @@ def step_deploy(tag, step):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument('--only', default='deploy,broken,proxy-gate,rollback,rotate,redis,rabbitmq')
+    parser.add_argument('--only', default='deploy,broken,bad-credential,proxy-gate,rollback,same-tag,rotate,redis,rabbitmq')
     steps = parser.parse_args().only.split(',')
     os.makedirs(LOGS, exist_ok=True)
     ep = endpoints()
@@ -202,6 +212,27 @@ def main():
         check(len(figures['colours_seen']) == 1, 'broken', 'traffic left the live colour', figures)
         check(not any('1.2.0-broken' in v for v in figures['running']), 'broken', 'broken containers still run', figures)
         print(json.dumps({'step': 'broken', 'ok': True, 'figures': figures}))
+
+    if 'bad-credential' in steps:
+        # Issue 14: the release starts, but the app's Redis password is wrong: the direct gate's
+        # own Redis check (the app's AUTH and a write) fails it, with the app's log lines, and
+        # the client never leaves the live colour.
+        client, (rc, out, secs) = with_client(
+            ['/health', '/api/balance?user='],
+            lambda: run(['ansible-playbook', '-i', 'inventories/lab', 'playbooks/deploy.yml', '-e', 'app_image_tag=1.1.0',
+                         '-e', 'app_redis_password=wrong-redis-password-0d3f9a7c', '-e', 'app_wait_timeout=20'],
+                        'deploy-bad-credential.log'))
+        figures = dict(summary(client), seconds=secs, running=running_versions())
+        check(rc != 0, 'bad-credential', 'a release with a wrong Redis password was accepted', figures)
+        check('direct gate of the' in out and "redis: the app's AUTH and a write" in out and 'WRONGPASS' in out
+              and 'Redis connection error' in out and 'Traffic stayed on' in out, 'bad-credential',
+              'the failure does not name the Redis check with the app log lines (.build/lab-check/deploy-bad-credential.log)',
+              figures)
+        check(figures['failed'] == 0, 'bad-credential', 'requests failed while the release was tried', figures)
+        check(len(figures['colours_seen']) == 1, 'bad-credential', 'traffic left the live colour', figures)
+        check(len(set(v.split('=')[0] for v in figures['running'])) == 1, 'bad-credential',
+              'the refused colour still runs', figures)
+        print(json.dumps({'step': 'bad-credential', 'ok': True, 'figures': figures}))
 
     if 'proxy-gate' in steps:
         client, (rc, out, secs) = with_client(
@@ -230,6 +261,10 @@ def main():
         check(figures['failed'] == 0, 'rollback', 'requests failed during the rollback', figures)
         check(figures['versions_seen'] == ['1.1.0', '1.0.0'], 'rollback', 'expected 1.1.0 then 1.0.0', figures)
         print(json.dumps({'step': 'rollback', 'ok': True, 'figures': figures}))
+
+    if 'same-tag' in steps:
+        figures = step_same_tag('1.0.0')
+        print(json.dumps({'step': 'same-tag', 'ok': True, 'figures': figures}))
 
     if 'rotate' in steps:
         figures = rotate(ep)
@@ -316,6 +351,81 @@ def redis_failover(ep):
     return figures
 
 
+APP_IMAGE = 'flash-connect/reference-app'
+REBUILD_LABEL = 'io.flash.lab.rebuild'
+
+
+def image_id(tag, image=APP_IMAGE):
+    return subprocess.run(['docker', 'image', 'inspect', '-f', '{{.Id}}', '%s:%s' % (image, tag)],
+                          stdout=subprocess.PIPE, universal_newlines=True, check=True).stdout.strip()
+
+
+def rebuild_tag(tag, image=APP_IMAGE):
+    """Rebuild image:tag in place, as a CI pipeline re-pushing a tag does: the same content, a new
+    image id under the same tag (a label with a nonce makes the id new). Returns (old id, new id).
+    The old image keeps its cache tag (scripts/build-app-image.sh), so `docker tag` puts it back."""
+    before = image_id(tag, image)
+    subprocess.run(['docker', 'build', '-q', '--label', '%s=%s' % (REBUILD_LABEL, time.time()), '-t', '%s:%s' % (image, tag), '-'],
+                   input='FROM %s:%s\n' % (image, tag), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                   universal_newlines=True, check=True)
+    after = image_id(tag, image)
+    if after == before:
+        raise RuntimeError('rebuilding %s:%s gave the same image id %s' % (image, tag, after))
+    return before, after
+
+
+def app_images():
+    """Colour -> the set of image ids its running app containers were made from."""
+    ids = subprocess.run(['docker', 'ps', '-q', '--filter', 'label=io.flash.app.host'], stdout=subprocess.PIPE,
+                         universal_newlines=True, check=True).stdout.split()
+    if not ids:
+        return {}
+    out = subprocess.run(['docker', 'inspect', '-f', '{{index .Config.Labels "io.flash.app.colour"}} {{.Image}}'] + ids,
+                         stdout=subprocess.PIPE, universal_newlines=True, check=True).stdout
+    images = {}
+    for line in out.splitlines():
+        colour, image = line.split(' ', 1)
+        images.setdefault(colour, set()).add(image)
+    return images
+
+
+def same_tag_deploy(tag, wanted_id, log_name, step):
+    """Deploy TAG whose image id changed under load: a switch to the idle colour, which alone then
+    runs wanted_id; 0 failed requests."""
+    before = app_images()
+    client, (rc, out, secs) = with_client(['/health', '/api/balance?user=', '/api/commands'],
+                                          lambda: run(['make', '--no-print-directory', 'lab-deploy', 'TAG=' + tag], log_name))
+    after = app_images()
+    figures = dict(summary(client), rollout_seconds=secs, running=running_versions(), image=wanted_id,
+                   images_before={c: sorted(i) for c, i in before.items()},
+                   images_after={c: sorted(i) for c, i in after.items()})
+    where = '(.build/lab-check/%s)' % log_name
+    check(rc == 0, step, 'make lab-deploy TAG=%s failed %s' % (tag, where), figures)
+    check(re.search(r'-> (blue|green) \(switch', out) is not None, step,
+          'the plan did not go blue/green for a tag whose image id changed %s' % where, figures)
+    check(figures['failed'] == 0, step, 'requests failed during the same-tag deploy', figures)
+    check(figures['versions_seen'] == [tag], step, 'something else than %s was served' % tag, figures)
+    colours = figures['colours_seen']
+    check(len(colours) == 2, step, 'the client did not see exactly one switch of colour', figures)
+    check(len(before) == 1 and wanted_id not in set().union(*before.values()), step,
+          'before the deploy, one colour should run an older image id', figures)
+    check(list(after) == [colours[-1]] and after[colours[-1]] == {wanted_id}, step,
+          'after the deploy, the new colour alone should run image %s' % wanted_id, figures)
+    return figures
+
+
+def step_same_tag(tag):
+    """Issue 14: a rebuilt tag is a new release and goes blue/green, never in place; so does the
+    tag moved back to the image it had (which also leaves the lab on the image `make lab` tags)."""
+    old_id, new_id = rebuild_tag(tag)
+    rebuilt = same_tag_deploy(tag, new_id, 'deploy-same-tag.log', 'same-tag')
+    subprocess.run(['docker', 'tag', old_id, '%s:%s' % (APP_IMAGE, tag)], check=True)
+    moved_back = same_tag_deploy(tag, old_id, 'deploy-same-tag-back.log', 'same-tag')
+    subprocess.run(['docker', 'image', 'prune', '-f', '--filter', 'label=' + REBUILD_LABEL],
+                   stdout=subprocess.DEVNULL, check=False)
+    return {'rebuilt': rebuilt, 'moved_back': moved_back}
+
+
 def app_containers():
     """Id -> start time of every running app container of the lab's app hosts."""
     ids = subprocess.run(['docker', 'ps', '-q', '--filter', 'label=io.flash.app.host'], stdout=subprocess.PIPE,
@@ -327,9 +437,51 @@ def app_containers():
     return dict(line.split(' ', 1) for line in out.splitlines() if line)
 
 
+def rabbitmqctl_json(node, *args):
+    out = subprocess.run(['docker', 'exec', node, 'rabbitmqctl'] + list(args) + ['--formatter', 'json'],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=120, check=True).stdout
+    return json.loads(out)
+
+
+def queue_depth(node, vhost, queue):
+    for row in rabbitmqctl_json(node, 'list_queues', '-p', vhost, 'name', 'messages'):
+        if row['name'] == queue:
+            return row['messages']
+    raise RuntimeError('queue %s not found on vhost %s' % (queue, vhost))
+
+
+def app_connections_per_node(ask, nodes, user, vhost):
+    """Lab node -> how many AMQP connections of user on vhost it holds, from the cluster-wide
+    connection list (3.10 has no `node` column: a connection's name ends with the address of the
+    node that accepted it)."""
+    address = {}
+    for node in nodes:
+        ips = subprocess.run(['docker', 'inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}', node],
+                             stdout=subprocess.PIPE, universal_newlines=True, check=True).stdout.split()
+        address.update((ip, node) for ip in ips)
+    per_node = {}
+    for conn in rabbitmqctl_json(ask, 'list_connections', 'user', 'vhost', 'name'):
+        if conn['user'] == user and conn['vhost'] == vhost:
+            node = address.get(conn['name'].rsplit('-> ', 1)[-1].rsplit(':', 1)[0], 'unknown')
+            per_node[node] = per_node.get(node, 0) + 1
+    return per_node
+
+
 def rabbitmq_node_loss(ep):
-    nodes = [u.split('@', 1)[1].split(':', 1)[0] for u in ep['rabbitmq']['amqp_urls']]
-    victim = nodes[-1]
+    """Issue 16.4: stop the RabbitMQ node that holds most of the app's AMQP connections (asserted
+    from the broker's own connection list) under a client sending chat commands, each an event
+    published with confirms; failures end within 5 s, and every confirmed event is in the app's
+    durable queue afterwards (its depth grew by at least the commands answered 200)."""
+    rmq = ep['rabbitmq']
+    nodes = [u.split('@', 1)[1].split(':', 1)[0] for u in rmq['amqp_urls']]
+    vhost, user, queue = rmq.get('vhost', '/'), rmq['app_user'], rmq.get('app_queue', 'flash_whatsapp_events')
+    per_node = app_connections_per_node(nodes[0], nodes, user, vhost)
+    figures = {'app_connections_per_node': per_node}
+    check(per_node, 'rabbitmq', 'the broker lists no AMQP connection of the app user %s' % user, figures)
+    victim = victim_node = max(sorted(per_node), key=per_node.get)
+    check(victim in nodes, 'rabbitmq', 'an app connection ends on no lab node: %s' % per_node, figures)
+    survivor = [n for n in nodes if n != victim][0]
+    depth_before = queue_depth(survivor, vhost, queue)
     client = Client(['/api/commands'], rate=8.0)
     client.start()
     time.sleep(3)
@@ -343,12 +495,20 @@ def rabbitmq_node_loss(ep):
     after = [s for s in client.samples if s[0] >= stopped_at]
     failed = [s for s in after if s[1] != 200]
     late = [s for s in after if s[0] >= stopped_at + 5]
-    figures = {'stopped': victim, 'commands_after_stop': len(after), 'failed_after_stop': len(failed),
-               'failures': failed[:5], 'published_after_5s': len([s for s in late if s[1] == 200]),
-               'failed_after_5s': len([s for s in late if s[1] != 200])}
+    confirmed = len([s for s in client.samples if s[1] == 200])
+    depth_after = queue_depth(survivor, vhost, queue)
+    moved = app_connections_per_node(survivor, nodes, user, vhost)
+    figures.update({'stopped': victim_node, 'commands_after_stop': len(after), 'failed_after_stop': len(failed),
+                    'failures': failed[:5], 'published_after_5s': len([s for s in late if s[1] == 200]),
+                    'failed_after_5s': len([s for s in late if s[1] != 200]), 'commands_confirmed': confirmed,
+                    'queue': queue, 'queue_depth_before': depth_before, 'queue_depth_after': depth_after,
+                    'app_connections_after': moved})
     check(len(client.failed()) - len(failed) == 0, 'rabbitmq', 'commands failed before the node was stopped', figures)
     check(figures['failed_after_5s'] == 0 and figures['published_after_5s'] >= 50, 'rabbitmq',
           'events were not published after the node loss', figures)
+    check(depth_after - depth_before >= confirmed, 'rabbitmq',
+          'confirmed events are missing from %s: %d commands answered 200, the depth grew by %d'
+          % (queue, confirmed, depth_after - depth_before), figures)
     return figures
 
 
