@@ -74,6 +74,7 @@ def main():
     os.makedirs(acceptance.LOGS, exist_ok=True)
     rounds = []
     first_ids = {tag: acceptance.image_id(tag) for tag in TAGS}
+    load_start = os.getloadavg()[0]
     for n in range(args.runs):
         current = live_tag()
         other = TAGS[1] if current == TAGS[0] else TAGS[0]
@@ -111,6 +112,8 @@ def main():
         'Made by `.venv/bin/python tests/bench/deploy_bench.py --runs %d --rate %g` on %s (%s, %d CPUs), %s.'
         % (args.runs, args.rate, platform.node() or 'this machine', platform.platform(), os.cpu_count() or 0,
            datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')),
+        '',
+        'Load average (1 min) at the start and the end of the run: %.1f and %.1f.' % (load_start, os.getloadavg()[0]),
         '',
         'The lab (`make lab`: 2 app hosts, 1 replica per colour each, behind the lab proxy). One client',
         'sends GET /health, GET /api/balance and POST /api/commands in turn through',
