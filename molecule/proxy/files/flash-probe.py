@@ -1,6 +1,8 @@
 """HTTPS client for the proxy scenario's verify (runs inside proxy-client).
 
   flash-probe.py cases CA CASES.json         one request per case, prints status + headers
+      (a case's body is sent as JSON, its form form-encoded; json_bytes: N sends a chat-like
+      JSON body of exactly N bytes)
   flash-probe.py loop CA URL MAX_SECONDS THREADS UNTIL_COLOUR
       requests without pause, a new connection each, until UNTIL_COLOUR has answered for 3 s
       (or MAX_SECONDS have passed); prints counts by status and by colour, and how many
@@ -12,6 +14,7 @@ import ssl
 import sys
 import threading
 import time
+import urllib.parse
 
 
 def connect(ca, host, port=443):
@@ -28,14 +31,43 @@ def headers(resp):
     return out
 
 
+def json_of_size(size):
+    """A JSON document of exactly SIZE bytes, shaped like a batch of chat messages."""
+    sentence = ("Hi! Can you send 2,500 sats to alice@flashapp.me for the pizza? "
+                "Thanks - see you at 7:30pm. ")
+    items, doc = [], ""
+    while True:
+        item = {"id": "msg-%04d" % len(items), "text": sentence * 100}
+        candidate = json.dumps({"user": "u1", "messages": items + [item]})
+        if len(candidate) > size:
+            break
+        items.append(item)
+        doc = candidate
+    if not items:
+        raise ValueError("size %d too small" % size)
+    # Pad the last message's text to the exact size.
+    items[-1]["text"] += "x" * (size - len(doc))
+    doc = json.dumps({"user": "u1", "messages": items})
+    assert len(doc) == size, (len(doc), size)
+    return doc
+
+
 def request(ca, host, case):
     conn = connect(ca, host)
     try:
         body = case.get("body")
+        hdrs = dict(case.get("headers", {}))
+        if "json_bytes" in case:
+            body = json_of_size(int(case["json_bytes"]))
+        if "form" in case:
+            body = urllib.parse.urlencode(case["form"])
+            hdrs.setdefault("Content-Type", "application/x-www-form-urlencoded")
         if body is not None and not isinstance(body, str):
-            body = json.dumps(body)
-        conn.request(case.get("method", "GET"), case["path"], body=body,
-                     headers=case.get("headers", {}))
+            body = json.dumps(body, ensure_ascii=False)
+            hdrs.setdefault("Content-Type", "application/json")
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        conn.request(case.get("method", "GET"), case["path"], body=body, headers=hdrs)
         resp = conn.getresponse()
         data = resp.read().decode("utf-8", "replace")
         return {"name": case["name"], "status": resp.status,
