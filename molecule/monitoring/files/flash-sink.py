@@ -7,7 +7,8 @@
 
 HTTP (port 8080): every POST is logged as one JSON line {"kind": "http", "path", "body"} (the body
 parsed as JSON when it is JSON) and answered 200 {"ok": true}. GET /received returns the records,
-only those at one of the `path` parameters (if any) whose JSON text holds every `contains` parameter.
+only those at one of the `path` parameters (if any) whose JSON text holds every `contains` parameter
+and, with `since` (Unix time), only those received since then (each record carries its "at").
 SMTP (port 2525): every message is logged as {"kind": "smtp", "from", "to", "subject", "data"}.
 Records go to /var/log/flash-sink/received.jsonl and stay in memory for GET /received."""
 
@@ -17,6 +18,7 @@ import os
 import socketserver
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -26,6 +28,7 @@ LOCK = threading.Lock()
 
 
 def record(entry):
+    entry['at'] = time.time()
     with LOCK:
         RECORDS.append(entry)
         with open(LOG, 'a', encoding='utf-8') as handle:
@@ -57,9 +60,10 @@ class Web(BaseHTTPRequestHandler):
             return
         query = parse_qs(url.query)
         paths, needles = query.get('path', []), query.get('contains', [])
+        since = float(query.get('since', ['0'])[0])
         with LOCK:
             found = [entry for entry in RECORDS
-                     if (not paths or entry['path'] in paths)
+                     if (not paths or entry['path'] in paths) and entry['at'] >= since
                      and all(needle in json.dumps(entry) for needle in needles)]
         self._answer(200, found)
 
