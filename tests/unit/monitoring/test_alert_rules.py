@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""The alert rules in monitoring/rules, checked and unit-tested by promtool (Debian's prometheus
+"""The alert rules in roles/monitoring/files/rules (the monitoring role ships them as they are), checked and unit-tested by promtool (Debian's prometheus
 package, installed by scripts/monitoring-tools.sh), and a mutation test: every threshold moved past
 the nearest test sample on either side must make promtool's tests fail."""
 
@@ -21,7 +21,8 @@ import yaml
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 MONITORING = os.path.join(REPO, 'monitoring')
-RULES = sorted(glob.glob(os.path.join(MONITORING, 'rules', '*.rules.yml')))
+RULES_DIR = os.path.join(REPO, 'roles', 'monitoring', 'files', 'rules')
+RULES = sorted(glob.glob(os.path.join(RULES_DIR, '*.rules.yml')))
 TESTS = sorted(glob.glob(os.path.join(MONITORING, 'tests', '*.test.yml')))
 PROMTOOL = shutil.which('promtool')
 
@@ -92,18 +93,18 @@ def test_every_threshold_in_the_rules_has_a_boundary_test():
 @pytest.mark.parametrize('rules, fragment, tests, up, down', BOUNDARIES,
                          ids=['%s: %s' % (b[0], b[1]) for b in BOUNDARIES])
 def test_moving_a_threshold_fails_its_tests(tmp_path, rules, fragment, tests, up, down):
-    source = os.path.join(MONITORING, 'rules', rules + '.rules.yml')
+    source = os.path.join(RULES_DIR, rules + '.rules.yml')
     with open(source, encoding='utf-8') as handle:
         text = handle.read()
     assert text.count(fragment) >= 1, fragment
     number = re.search(r'[<>] ([0-9.]+)', fragment).group(1)
-    shutil.copytree(os.path.join(MONITORING, 'tests'), str(tmp_path / 'tests'))
-    (tmp_path / 'rules').mkdir()
-    for path in RULES:
-        shutil.copy(path, str(tmp_path / 'rules'))
+    # The same layout as the repository: the tests name their rules by relative path.
+    shutil.copytree(os.path.join(MONITORING, 'tests'), str(tmp_path / 'monitoring' / 'tests'))
+    copied = tmp_path / 'roles' / 'monitoring' / 'files' / 'rules'
+    shutil.copytree(RULES_DIR, str(copied))
     for moved in (up, down):
         mutated = text.replace(fragment, fragment.replace(number, moved, 1))
         assert mutated != text
-        (tmp_path / 'rules' / (rules + '.rules.yml')).write_text(mutated)
-        done = promtool('test', 'rules', tests + '.test.yml', cwd=str(tmp_path / 'tests'))
+        (copied / (rules + '.rules.yml')).write_text(mutated)
+        done = promtool('test', 'rules', tests + '.test.yml', cwd=str(tmp_path / 'monitoring' / 'tests'))
         assert done.returncode != 0, 'moving %r to %s left %s.test.yml passing' % (fragment, moved, tests)
