@@ -476,6 +476,8 @@ class Handler(BaseHTTPRequestHandler):
         # The real app's app.use('/health', ...): /health and everything below it, any method.
         if path == '/health' or path.startswith('/health/'):
             if BROKEN:
+                # A broken release logs the error behind each 500, as Nest's exception filter does.
+                log.error('BROKEN RELEASE: %s answers 500', path)
                 return path, 500, {'status': 'error'}
             return path, 200, {'status': 'ok'}
         if method == 'GET' and path == '/metrics':
@@ -540,6 +542,17 @@ class Server(ThreadingHTTPServer):
     daemon_threads = False
     block_on_close = True
     allow_reuse_address = True
+
+    def handle_error(self, request, client_address):
+        # A client that resets or drops its connection (a probe timing out, a health check) is
+        # not the app's error: Node's HTTP server logs nothing for it. socketserver's default
+        # prints a whole traceback per reset, which buried the release's own log lines in the
+        # tail a failed deploy shows.
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError, TimeoutError)):
+            log.debug('client %s went away: %s', client_address[0], exc)
+            return
+        log.exception('error while serving %s', client_address[0])
 
 
 def main():
