@@ -20,7 +20,7 @@ from ansible.module_utils import basic  # noqa: E402
 from ansible.module_utils.testing import patch_module_args  # noqa: E402
 
 from ansible_collections.flash.connect.plugins.modules import rabbitmq_cluster_info  # noqa: E402
-from ansible_collections.flash.connect.tests.unit.plugins.modules.harness import ExitJson, FailJson  # noqa: E402
+from ansible_collections.flash.connect.tests.unit.plugins.modules.harness import ExitJson, FailJson, patch_exits  # noqa: E402
 
 
 N1, N2, N3 = 'rabbit@rmq-1', 'rabbit@rmq-2', 'rabbit@rmq-3'
@@ -43,14 +43,7 @@ def run(monkeypatch):
             answer = answers.pop(0) if len(answers) > 1 else answers[0]
             return answer
 
-        def exit_json(self, **kwargs):
-            raise ExitJson(kwargs)
-
-        def fail_json(self, **kwargs):
-            raise FailJson(kwargs)
-
-        monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)
-        monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
+        patch_exits(monkeypatch)
         monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path',
                             lambda self, name, required=False, opt_dirs=None: '/usr/sbin/' + name)
         monkeypatch.setattr(basic.AnsibleModule, 'run_command', run_command)

@@ -15,25 +15,17 @@ _COLLECTIONS = os.path.join(os.path.dirname(__file__), '..', '..', '..', '..', '
 if os.path.isdir(_COLLECTIONS) and os.path.abspath(_COLLECTIONS) not in sys.path:
     sys.path.insert(0, os.path.abspath(_COLLECTIONS))
 
-from ansible.module_utils import basic  # noqa: E402
 from ansible.module_utils.testing import patch_module_args  # noqa: E402
 
 from ansible_collections.flash.connect.plugins.module_utils import _rabbitmq  # noqa: E402
 from ansible_collections.flash.connect.plugins.modules import rabbitmq_validate  # noqa: E402
-from ansible_collections.flash.connect.tests.unit.plugins.modules.harness import ExitJson, FailJson  # noqa: E402
+from ansible_collections.flash.connect.tests.unit.plugins.modules.harness import ExitJson, FailJson, patch_exits  # noqa: E402
 
 
 @pytest.fixture
 def run(monkeypatch):
     def _run(args, check_mode=False):
-        def exit_json(self, **kwargs):
-            raise ExitJson(kwargs)
-
-        def fail_json(self, **kwargs):
-            raise FailJson(kwargs)
-
-        monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)
-        monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
+        patch_exits(monkeypatch)
         full = dict(args)
         full['_ansible_check_mode'] = check_mode
         with patch_module_args(full):
