@@ -13,7 +13,7 @@ module: redis_bgsave
 short_description: Write a fresh RDB snapshot of a Redis instance (BGSAVE SCHEDULE) and wait until it is on disk
 version_added: 0.3.0
 description:
-  - Reads the time of the last snapshot (C(LASTSAVE)), starts a background save (C(BGSAVE SCHEDULE):
+  - Reads the time of the last snapshot (C(LASTSAVE)), starts a background save (C(BGSAVE SCHEDULE),
     scheduled after an AOF rewrite in progress rather than refused), then asks C(INFO persistence)
     every second until no save is in progress and C(rdb_last_save_time) is newer than before.
   - Fails naming the instance when the save ends with C(rdb_last_bgsave_status) not C(ok), or does
@@ -23,7 +23,7 @@ author:
   - Flash Connect infrastructure team (@flash-connect)
 options:
   instance_name:
-    description: Name of the instance, for messages (C(BGSAVE of instance session (127.0.0.1:6379) failed ...)).
+    description: Name of the instance, shown beside its address in the failure messages.
     type: str
   timeout:
     description: Seconds to wait for the snapshot.

@@ -148,7 +148,7 @@ def render_masters_j2(scene, bootstrap):
     env.filters['unique'] = unique
     env.filters['to_json'] = json.dumps
     out = env.from_string(MASTERS_J2).render(redis_instances=INSTANCES, _redis_hosts=HOSTS, hostvars=hostvars_for(scene),
-                                       _redis_bootstrap_master=bootstrap)
+                                             _redis_bootstrap_master=bootstrap)
     return json.loads(out)
 
 

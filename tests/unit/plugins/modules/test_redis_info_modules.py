@@ -101,8 +101,9 @@ def test_info_parses_a_master_and_its_replicas(replica):
     replica.replies['ROLE'] = ['master', 900, [['10.0.0.12', '6379', '880'], ['10.0.0.13', '6379', '870']]]
     outcome, result = run(redis_info, instance_args(replica))
     assert outcome == 'exit'
-    assert result['role'] == {'role': 'master', 'offset': 900, 'replicas': [{'host': '10.0.0.12', 'port': 6379, 'offset': 880},
-                                                                          {'host': '10.0.0.13', 'port': 6379, 'offset': 870}]}
+    assert result['role'] == {'role': 'master', 'offset': 900,
+                              'replicas': [{'host': '10.0.0.12', 'port': 6379, 'offset': 880},
+                                           {'host': '10.0.0.13', 'port': 6379, 'offset': 870}]}
 
 
 def test_info_check_mode_reads_the_same_and_writes_nothing(replica):
