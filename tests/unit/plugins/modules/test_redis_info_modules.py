@@ -281,12 +281,14 @@ def test_failover_unreachable_sentinel_fails_naming_the_address(clock):
 # -------------------------------------------------------------------------------- redis_bgsave
 
 class FakeSaver(object):
-    """LASTSAVE, BGSAVE SCHEDULE and INFO persistence: a save runs for ``duration`` INFO answers."""
+    """LASTSAVE, BGSAVE SCHEDULE and INFO persistence: a save starts after ``delay`` INFO answers
+    (scheduled behind an AOF rewrite) and runs for ``duration`` more."""
 
     def __init__(self):
         self.lastsave = 1764500000
         self.running = 0
         self.duration = 2
+        self.delay = 0
         self.outcome = 'ok'
         self.status = 'ok'
         self.bgsaves = 0
@@ -302,7 +304,7 @@ class FakeSaver(object):
 
     def bgsave(self, command):
         self.bgsaves += 1
-        self.running = self.duration
+        self.running = self.delay + self.duration
         return self.reply
 
     def info(self, command):
@@ -312,7 +314,8 @@ class FakeSaver(object):
                 self.status = self.outcome
                 if self.outcome == 'ok':
                     self.lastsave += 7
-        return info_text({'loading': '0', 'rdb_bgsave_in_progress': '1' if self.running else '0',
+        in_progress = self.running and self.running <= self.duration - 1
+        return info_text({'loading': '0', 'rdb_bgsave_in_progress': '1' if in_progress else '0',
                           'rdb_last_save_time': str(self.lastsave), 'rdb_last_bgsave_status': self.status})
 
 
@@ -339,10 +342,12 @@ def test_bgsave_waits_for_a_newer_snapshot(saver, clock):
     assert len(clock.sleeps) == 1  # in progress once, then done
 
 
-def test_bgsave_scheduled_behind_an_aof_rewrite_is_accepted(saver, clock):
+def test_bgsave_scheduled_behind_an_aof_rewrite_waits_for_the_save_to_start_and_end(saver, clock):
     saver.fake.reply = Simple('Background saving scheduled')
+    saver.fake.delay = 3  # nothing in progress yet, the old snapshot still the last
     outcome, result = run(redis_bgsave, bgsave_args(saver))
     assert outcome == 'exit' and result['last_save_time'] == 1764500007
+    assert len(clock.sleeps) == 4
 
 
 def test_bgsave_check_mode_reports_changed_and_saves_nothing(saver, clock):
@@ -361,7 +366,9 @@ def test_bgsave_failed_save_fails_naming_the_instance_without_waiting_out_the_ti
 
 
 def test_bgsave_old_error_status_before_our_save_does_not_fail_it(saver, clock):
-    saver.fake.status = 'err'  # an earlier save failed; ours succeeds
+    saver.fake.status = 'err'  # an earlier save failed; ours, scheduled, starts later and succeeds
+    saver.fake.reply = Simple('Background saving scheduled')
+    saver.fake.delay = 2
     outcome, result = run(redis_bgsave, bgsave_args(saver))
     assert outcome == 'exit', result
     assert result['last_save_time'] == 1764500007
