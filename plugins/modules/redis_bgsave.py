@@ -45,6 +45,7 @@ attributes:
     description: Reads C(LASTSAVE) and reports changed; starts no save.
   diff_mode:
     support: none
+    description: A snapshot has no before and after to show.
   idempotent:
     support: none
     description: Every run writes a new snapshot.

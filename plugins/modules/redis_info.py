@@ -58,6 +58,7 @@ attributes:
     description: Read-only; runs the same in check mode.
   diff_mode:
     support: none
+    description: Reads only; nothing to show.
   idempotent:
     support: full
     description: Never changes anything.
