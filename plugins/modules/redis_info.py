@@ -182,7 +182,7 @@ def run_module(connect=_redis.connect):
     with conn:
         try:
             result.update(read(conn, module.params['sections'], module.params['master_names']))
-        except (resp.RespError, resp.RespProtocolError, OSError) as exc:
+        except (resp.RespError, resp.RespProtocolError, OSError, ValueError, TypeError, IndexError) as exc:
             module.fail_json(msg='%s: %s' % (where, exc), **result)
     result['reachable'] = True
     module.exit_json(**result)

@@ -265,6 +265,18 @@ def test_failover_refused_by_sentinel_fails_naming_the_master(failover_sentinel,
     assert outcome == 'fail' and 'flash-session' in result['msg'] and 'INPROG' in result['msg']
 
 
+def test_failover_unknown_master_fails_by_name(failover_sentinel, clock):
+    outcome, result = run(redis_failover, failover_args(failover_sentinel, master_name='flash-nope'))
+    assert outcome == 'fail' and 'flash-nope' in result['msg'] and 'No such master' in result['msg']
+    assert failover_sentinel.fake.failovers == 0
+
+
+def test_info_odd_role_reply_fails_naming_the_address(replica):
+    replica.replies['ROLE'] = ['slave', '10.0.0.11']
+    outcome, result = run(redis_info, instance_args(replica))
+    assert outcome == 'fail' and ('127.0.0.1:%d' % replica.port) in result['msg']
+
+
 def test_failover_wrong_password_fails_without_retry(failover_sentinel, clock):
     outcome, result = run(redis_failover, failover_args(failover_sentinel, login_password=WRONG_PASSWORD, wait=30))
     assert outcome == 'fail' and 'WRONGPASS' in result['msg'] and ('127.0.0.1:%d' % failover_sentinel.port) in result['msg']
