@@ -387,6 +387,79 @@ def cmd_sync_stats(a):
     print(json.dumps(out))
 
 
+def cmd_replication(a):
+    """INFO replication of every host's instances, as each instance itself reports it (admin user)."""
+    out = {}
+    for port in a.ports:
+        for host in a.sentinels:
+            key = '%s:%d' % (host, port)
+            try:
+                admin = redis.Redis(host=host, port=port, username=ENV['FLASH_ADMIN_USER'], password=ENV['FLASH_ADMIN_PW'],
+                                    socket_timeout=2, socket_connect_timeout=1, decode_responses=True)
+                info = admin.info('replication')
+                out[key] = {k: info.get(k) for k in ('role', 'master_host', 'master_link_status', 'connected_slaves')}
+            except Exception as exc:
+                out[key] = err(exc)
+    print(json.dumps(out))
+
+
+def cmd_sentinel_health(a):
+    """SENTINEL MASTER / REPLICAS / CKQUORUM as every Sentinel holds them: the master's flags,
+    num-other-sentinels and last-ok-ping-reply, each replica's flags."""
+    out = {}
+    for h in a.sentinels:
+        try:
+            s = sentinel_conn(h, a.sentinel_port)
+            out[h] = {}
+            for n in a.names:
+                m = s.execute_command('SENTINEL', 'MASTER', n)
+                m = m if isinstance(m, dict) else dict(zip(m[0::2], m[1::2]))
+                reps = s.execute_command('SENTINEL', 'REPLICAS', n)
+                reps = [r if isinstance(r, dict) else dict(zip(r[0::2], r[1::2])) for r in reps]
+                try:
+                    ckq = str(s.execute_command('SENTINEL', 'CKQUORUM', n))
+                except Exception as exc:
+                    ckq = err(exc)
+                out[h][n] = {'flags': m.get('flags'), 'num_other_sentinels': int(m.get('num-other-sentinels', -1)),
+                             'last_ok_ping_reply': int(m.get('last-ok-ping-reply', -1)),
+                             'replica_flags': sorted(r.get('flags') for r in reps),
+                             'replica_last_ok_ping_reply': sorted(int(r.get('last-ok-ping-reply', -1)) for r in reps),
+                             'ckquorum': ckq}
+        except Exception as exc:
+            out[h] = err(exc)
+    print(json.dumps(out))
+
+
+def cmd_kill_user(a):
+    """CLIENT KILL USER <user> on every host's instances (admin user): the user's clients must
+    reconnect and authenticate again with what they hold."""
+    out = {}
+    for port in a.ports:
+        for host in a.sentinels:
+            admin = redis.Redis(host=host, port=port, username=ENV['FLASH_ADMIN_USER'], password=ENV['FLASH_ADMIN_PW'],
+                                socket_timeout=2, decode_responses=True)
+            out['%s:%d' % (host, port)] = admin.execute_command('CLIENT', 'KILL', 'USER', a.user)
+    print(json.dumps({'killed': out, 'at': time.time()}))
+
+
+def cmd_auth(a):
+    """AUTH <user> <password> on every host's instances for each password in FLASH_AUTH_PWS (a JSON
+    list): 'OK' or the error, by password index (the passwords themselves are never printed)."""
+    pws = json.loads(ENV['FLASH_AUTH_PWS'])
+    out = {}
+    for port in a.ports:
+        for host in a.sentinels:
+            key = '%s:%d' % (host, port)
+            out[key] = []
+            for pw in pws:
+                try:
+                    conn = redis.Redis(host=host, port=port, socket_timeout=2, socket_connect_timeout=1)
+                    out[key].append('OK' if conn.execute_command('AUTH', a.user, pw) else 'FALSE')
+                except Exception as exc:
+                    out[key].append(err(exc)[:120])
+    print(json.dumps(out))
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument('--sentinels', nargs='+', default=['redis-1', 'redis-2', 'redis-3'])
@@ -429,10 +502,18 @@ def main():
     ho.add_argument('--ready-file', default='/tmp/flash-hold.ready')
     ss = sub.add_parser('sync-stats')
     ss.add_argument('--ports', type=int, nargs='+', default=[6379, 6380])
+    for name in ('replication', 'kill-user', 'auth'):
+        sp = sub.add_parser(name)
+        sp.add_argument('--ports', type=int, nargs='+', default=[6379, 6380])
+        if name != 'replication':
+            sp.add_argument('--user', required=True)
+    sub.add_parser('sentinel-health')
     a = p.parse_args()
     {'topology': cmd_topology, 'wait-failover': cmd_wait_failover, 'writer': cmd_writer, 'check': cmd_check,
      'acl': cmd_acl, 'cache-evict': cmd_cache_evict,
-     'marker': cmd_marker, 'poll': cmd_poll, 'hold': cmd_hold, 'sync-stats': cmd_sync_stats}[a.cmd](a)
+     'marker': cmd_marker, 'poll': cmd_poll, 'hold': cmd_hold, 'sync-stats': cmd_sync_stats,
+     'replication': cmd_replication, 'sentinel-health': cmd_sentinel_health, 'kill-user': cmd_kill_user,
+     'auth': cmd_auth}[a.cmd](a)
 
 
 if __name__ == '__main__':
