@@ -7,7 +7,8 @@
   drain     QUEUE IDS_FILE          consume everything, ack, report how many confirmed ids are missing
   reject    (payments)              publish, consume, reject without requeue, read the DLQ
   poison                            publish, nack with requeue until dead-lettered, read the DLQ
-  connect   USER PASSWORD VHOST     try to open a connection, report the broker's answer
+  connect   USER PASSWORD VHOST [PORT]  try to open a connection (port 5672 unless given),
+                                   report the broker's answer
   fill      QUEUE COUNT             publish COUNT confirmed messages
   count     QUEUE                   messages ready in QUEUE (passive declare)
   overflow  QUEUE MAX               confirmed publishes until the broker nacks one (or MAX); purges after
@@ -169,10 +170,10 @@ def poison(user, password):
             'x_death': xdeath_summary(xdeath)}
 
 
-def connect(user, password, vhost):
+def connect(user, password, vhost, port='5672'):
     try:
         conn = pika.BlockingConnection(pika.ConnectionParameters(
-            host='127.0.0.1', virtual_host=vhost, credentials=pika.PlainCredentials(user, password),
+            host='127.0.0.1', port=int(port), virtual_host=vhost, credentials=pika.PlainCredentials(user, password),
             connection_attempts=1))
     except pika.exceptions.ProbableAuthenticationError as e:
         return {'opened': False, 'error': 'ACCESS_REFUSED', 'detail': str(e)}
@@ -256,7 +257,7 @@ def main(argv):
     elif cmd == 'poison':
         out = poison(user, password)
     elif cmd == 'connect':
-        out = connect(user, password, rest[0])
+        out = connect(user, password, *rest[:2])
     elif cmd == 'fill':
         out = fill(user, password, rest[0], int(rest[1]))
     elif cmd == 'count':
