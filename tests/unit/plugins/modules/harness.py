@@ -9,6 +9,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible.module_utils import basic
+from ansible.module_utils.testing import patch_module_args
 
 
 class ExitJson(Exception):
@@ -29,3 +30,15 @@ def patch_exits(monkeypatch):
 
     monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)
     monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
+
+
+def run_main(module, args):
+    """Run ``module.main()`` with ``args`` (exits patched): ('exit' or 'fail', the result)."""
+    with patch_module_args(args):
+        try:
+            module.main()
+        except ExitJson as exc:
+            return 'exit', exc.args[0]
+        except FailJson as exc:
+            return 'fail', exc.args[0]
+    raise AssertionError('the module neither exited nor failed')

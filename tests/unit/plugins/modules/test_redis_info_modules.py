@@ -13,12 +13,10 @@ import time
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
-
 from ansible_collections.flash.connect.plugins.module_utils import _health_resp as resp
 from ansible_collections.flash.connect.plugins.modules import redis_bgsave, redis_failover, redis_info
 from ansible_collections.flash.connect.tests.unit.plugins.loopback import FakeClock, Simple, closed_port
-from ansible_collections.flash.connect.tests.unit.plugins.modules.harness import ExitJson, FailJson, patch_exits
+from ansible_collections.flash.connect.tests.unit.plugins.modules.harness import patch_exits, run_main
 
 ADMIN_PASSWORD = 'Test-Only-Admin-Pw-91'
 SENTINEL_PASSWORD = 'Test-Only-Sentinel-Pw-92'
@@ -43,15 +41,7 @@ def clock(monkeypatch):
     return fake
 
 
-def run(module, args):
-    with patch_module_args(args):
-        try:
-            module.main()
-        except ExitJson as exc:
-            return 'exit', exc.args[0]
-        except FailJson as exc:
-            return 'fail', exc.args[0]
-    raise AssertionError('the module neither exited nor failed')
+run = run_main
 
 
 def auths(server):

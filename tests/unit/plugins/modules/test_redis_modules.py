@@ -12,12 +12,11 @@ import json
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
-
 from ansible_collections.flash.connect.plugins.module_utils import _health_resp as resp
 from ansible_collections.flash.connect.plugins.module_utils import _redis
 from ansible_collections.flash.connect.plugins.modules import redis_config, redis_sentinel
 from ansible_collections.flash.connect.tests.unit.plugins.loopback import Simple, closed_port
+from ansible_collections.flash.connect.tests.unit.plugins.modules.harness import patch_exits, run_main
 
 ADMIN_PASSWORD = 'Test-Only-Admin-Pw-81'
 MASTERAUTH_OLD = 'Test-Only-Masterauth-Old-82'
@@ -29,15 +28,7 @@ def exits(monkeypatch):
     patch_exits(monkeypatch)
 
 
-def run(module, args):
-    with patch_module_args(args):
-        try:
-            module.main()
-        except ExitJson as exc:
-            return 'exit', exc.args[0]
-        except FailJson as exc:
-            return 'fail', exc.args[0]
-    raise AssertionError('the module neither exited nor failed')
+run = run_main
 
 
 class FakeConfig(object):
@@ -267,7 +258,6 @@ def test_sds_repr_matches_redis(value, expected):
 # -------------------------------------------------------------------------------- ACL
 
 from ansible_collections.flash.connect.plugins.modules import redis_acl  # noqa: E402
-from ansible_collections.flash.connect.tests.unit.plugins.modules.harness import ExitJson, FailJson, patch_exits  # noqa: E402
 
 APP_OLD = 'Test-Only-App-Old-86'
 APP_NEW = 'Test-Only-App-New-87'
