@@ -12,12 +12,11 @@ import socket
 import pytest
 import yaml
 
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.flash.connect.plugins.module_utils import _health
 from ansible_collections.flash.connect.plugins.modules import health_gate
 from ansible_collections.flash.connect.tests.unit.plugins.loopback import FakeClock, closed_port
-from ansible_collections.flash.connect.tests.unit.plugins.modules.harness import ExitJson, FailJson, patch_exits  # noqa: E402
+from ansible_collections.flash.connect.tests.unit.plugins.modules.harness import patch_exits, run_main  # noqa: E402
 
 REDIS_PASSWORD = 'Test-Only-Redis-Pw-71'
 RABBITMQ_PASSWORD = 'Test-Only-Rmq-Pw-72'
@@ -39,14 +38,7 @@ def exits(monkeypatch):
 
 def run_module(args):
     """Run main() with these module args; returns ('exit' | 'fail', result dict)."""
-    with patch_module_args(args):
-        try:
-            health_gate.main()
-        except ExitJson as exc:
-            return 'exit', exc.args[0]
-        except FailJson as exc:
-            return 'fail', exc.args[0]
-    raise AssertionError('the module neither exited nor failed')
+    return run_main(health_gate, args)
 
 
 # -------------------------------------------------------------------------------- servers on 127.0.0.1
