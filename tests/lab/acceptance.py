@@ -3,7 +3,8 @@
 """Acceptance of the app in the running lab (issue 6), with a client sending requests through
 the proxy the whole time (https://localhost:8443, published on this machine's loopback only).
 
-    python3 tests/lab/acceptance.py [--only deploy,broken,bad-credential,proxy-gate,rollback,same-tag,rotate,redis,rabbitmq]
+    python3 tests/lab/acceptance.py [--only deploy,broken,bad-credential,proxy-gate,rollback,same-tag,undo-redis,
+                                            undo-rabbitmq,rotate,redis,rabbitmq,rotate-later,no-redeploy,prune]
 
 Each step prints one JSON line with its figures and exits non-zero on the first failure:
   deploy      make lab-deploy TAG=1.1.0 under load: 0 failed requests, v1.1.0 served after.
@@ -20,19 +21,32 @@ Each step prints one JSON line with its figures and exits non-zero on the first 
               requests, the client sees the colour change once, and the app hosts run the new
               image id on the new colour only; then the tag moved back to its first image, the
               same again.
+  undo-redis  (issue 16.9) redis_app rotated while one instance takes the new password off as
+              soon as it gets it: the Redis gate fails, the Undo puts the store back (same bytes
+              and versions), the passwords valid before open every instance, the discarded one
+              none, 0 failed requests.
+  undo-rabbitmq  the same for rabbitmq_app with a node in memory alarm (the RabbitMQ gate fails);
+              chat commands answer 200 once the alarm is over.
+  rotate      (issue 7) rotate every secret (forced) under load with -vvv, redis_app with a
+              600 s overlap: 0 failed requests, one new version each, no value in the output or
+              the lab's logs; inside the window the old and the new Redis passwords both open
+              every instance; RabbitMQ (one password per user) refuses the old one at once.
   redis       stop the container of the session master under load: chat commands (each reads
               or writes the user's session in Redis through the app host's HAProxy) answer 200
-              again within 15 s, and
-              the balance cache works on the new master; no redeploy.
+              again within 15 s, the balance cache works on the new master, the app containers
+              (ids, start times) unchanged; recorded for no-redeploy.
   rabbitmq    stop the RabbitMQ node holding most of the app's AMQP connections (from the
               broker's connection list) under load: commands (each an event published with
               confirms) answer 200 again within 5 s, and the app's durable queue grew by at
               least the number of commands answered 200 (no confirmed event lost).
-  rotate      (issue 7) rotate every secret (forced) under load with -vvv: 0 failed requests,
-              one new version each, no value in the output or the logs, the old Redis and
-              RabbitMQ passwords refused on every node and the new ones accepted, also after a
-              restart of each service; a second run changes nothing; bad input is refused
-              naming the variable, the store unchanged.
+  rotate-later  (issue 16.9) once redis_app's window is over (the old password still opens every
+              instance until a run takes it off): a run under load removes it, changing only the
+              Redis hosts and redeploying nothing, 0 failed requests; the new passwords survive a
+              restart of each service; a run after that changes nothing (timed); bad input is
+              refused naming the variable, the store unchanged.
+  no-redeploy (issue 16.9, after the converge that follows the failover) the app containers
+              recorded before the Redis failover are the same, ids and start times.
+  prune       remove the rebuilt images of same-tag that no container uses any more.
 """
 import argparse
 import glob
@@ -174,27 +188,34 @@ def summary(client):
             'versions_seen': client.versions(), 'colours_seen': client.colours()}
 
 
-def step_deploy(tag, step):
+def step_deploy(tag, step, log_name=None):
+    """make lab-deploy TAG=tag under load: it passes, 0 failed requests, tag served after, the old
+    colour stopped. Returns (figures, the run's output)."""
+    log_name = log_name or 'deploy-%s.log' % tag
     client, (rc, out, secs) = with_client(['/health', '/api/balance?user=', '/api/commands'],
-                                          lambda: run(['make', '--no-print-directory', 'lab-deploy', 'TAG=' + tag],
-                                                      'deploy-%s.log' % tag))
+                                          lambda: run(['make', '--no-print-directory', 'lab-deploy', 'TAG=' + tag], log_name))
     figures = dict(summary(client), rollout_seconds=secs, running=running_versions())
-    check(rc == 0, step, 'make lab-deploy TAG=%s failed (.build/lab-check/deploy-%s.log)' % (tag, tag), figures)
+    check(rc == 0, step, 'make lab-deploy TAG=%s failed (.build/lab-check/%s)' % (tag, log_name), figures)
     check(figures['failed'] == 0, step, 'requests failed during the deploy', figures)
     check(figures['versions_seen'][-1:] == [tag], step, 'the proxy does not serve %s after the deploy' % tag, figures)
     check(all(v.endswith('=' + tag) for v in figures['running']), step, 'the old colour still runs', figures)
-    return figures
+    return figures, out
+
+
+STEPS = 'deploy,broken,bad-credential,proxy-gate,rollback,same-tag,undo-redis,undo-rabbitmq,rotate,redis,rabbitmq,rotate-later'
 
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument('--only', default='deploy,broken,bad-credential,proxy-gate,rollback,same-tag,rotate,redis,rabbitmq')
+    parser.add_argument('--only', default=STEPS,
+                        help='steps to run, in this order; also no-redeploy (after the converge that follows the'
+                             ' Redis failover) and prune (the rebuilt images, once no container uses them)')
     steps = parser.parse_args().only.split(',')
     os.makedirs(LOGS, exist_ok=True)
-    ep = endpoints()
+    ep = endpoints() if set(steps) - {'prune'} else None
 
     if 'deploy' in steps:
-        figures = step_deploy('1.1.0', 'deploy')
+        figures, dummy = step_deploy('1.1.0', 'deploy')
         check(figures['versions_seen'] == ['1.0.0', '1.1.0'], 'deploy', 'expected 1.0.0 then 1.1.0 only', figures)
         print(json.dumps({'step': 'deploy', 'ok': True, 'figures': figures}))
 
@@ -266,17 +287,18 @@ def main():
         figures = step_same_tag('1.0.0')
         print(json.dumps({'step': 'same-tag', 'ok': True, 'figures': figures}))
 
-    if 'rotate' in steps:
-        figures = rotate(ep)
-        print(json.dumps({'step': 'rotate', 'ok': True, 'figures': figures}))
+    for name, step in (('undo-redis', undo_redis), ('undo-rabbitmq', undo_rabbitmq), ('rotate', rotate),
+                       ('redis', redis_failover), ('rabbitmq', rabbitmq_node_loss), ('rotate-later', rotate_later),
+                       ('no-redeploy', no_redeploy)):
+        if name in steps:
+            started = time.monotonic()
+            figures = step(ep)
+            figures['step_seconds'] = round(time.monotonic() - started, 1)
+            print(json.dumps({'step': name, 'ok': True, 'figures': figures}))
+            sys.stdout.flush()
 
-    if 'redis' in steps:
-        figures = redis_failover(ep)
-        print(json.dumps({'step': 'redis', 'ok': True, 'figures': figures}))
-
-    if 'rabbitmq' in steps:
-        figures = rabbitmq_node_loss(ep)
-        print(json.dumps({'step': 'rabbitmq', 'ok': True, 'figures': figures}))
+    if 'prune' in steps:
+        prune_rebuilt()
 
 
 def sentinel_master(ep, name):
@@ -305,6 +327,9 @@ def redis_failover(ep):
     master_addr = sentinel_master(ep, 'flash-session')
     master = container_of(ep, master_addr)
     app_before = app_containers()
+    # For the no-redeploy step after the converge that follows (scripts/lab-check.sh).
+    with open(os.path.join(LOGS, 'app-containers-before-failover.json'), 'w') as handle:
+        json.dump(app_before, handle)
     # Chat commands: each needs the user's session in Redis (read, or written when new), like
     # the real app's; /health answers without Redis.
     client = Client(['/api/commands'], rate=10.0)
@@ -393,17 +418,13 @@ def same_tag_deploy(tag, wanted_id, log_name, step):
     """Deploy TAG whose image id changed under load: a switch to the idle colour, which alone then
     runs wanted_id; 0 failed requests."""
     before = app_images()
-    client, (rc, out, secs) = with_client(['/health', '/api/balance?user=', '/api/commands'],
-                                          lambda: run(['make', '--no-print-directory', 'lab-deploy', 'TAG=' + tag], log_name))
+    figures, out = step_deploy(tag, step, log_name)
     after = app_images()
-    figures = dict(summary(client), rollout_seconds=secs, running=running_versions(), image=wanted_id,
-                   images_before={c: sorted(i) for c, i in before.items()},
+    figures.update(image=wanted_id, images_before={c: sorted(i) for c, i in before.items()},
                    images_after={c: sorted(i) for c, i in after.items()})
     where = '(.build/lab-check/%s)' % log_name
-    check(rc == 0, step, 'make lab-deploy TAG=%s failed %s' % (tag, where), figures)
     check(re.search(r'-> (blue|green) \(switch', out) is not None, step,
           'the plan did not go blue/green for a tag whose image id changed %s' % where, figures)
-    check(figures['failed'] == 0, step, 'requests failed during the same-tag deploy', figures)
     check(figures['versions_seen'] == [tag], step, 'something else than %s was served' % tag, figures)
     colours = figures['colours_seen']
     check(len(colours) == 2, step, 'the client did not see exactly one switch of colour', figures)
@@ -421,9 +442,15 @@ def step_same_tag(tag):
     rebuilt = same_tag_deploy(tag, new_id, 'deploy-same-tag.log', 'same-tag')
     subprocess.run(['docker', 'tag', old_id, '%s:%s' % (APP_IMAGE, tag)], check=True)
     moved_back = same_tag_deploy(tag, old_id, 'deploy-same-tag-back.log', 'same-tag')
+    prune_rebuilt()
+    return {'rebuilt': rebuilt, 'moved_back': moved_back}
+
+
+def prune_rebuilt():
+    """Remove the images rebuild_tag made that no container uses any more (lab-check.sh calls this
+    again after lab-destroy, when the last of them is free)."""
     subprocess.run(['docker', 'image', 'prune', '-f', '--filter', 'label=' + REBUILD_LABEL],
                    stdout=subprocess.DEVNULL, check=False)
-    return {'rebuilt': rebuilt, 'moved_back': moved_back}
 
 
 def app_containers():
@@ -537,27 +564,64 @@ def rabbitmq_auth_ok(host, user, password):
     return proc.returncode == 0 and 'Success' in proc.stdout
 
 
-def credentials_check(ep, redis_pw, rmq_pw, expect, hosts=None):
-    """Every (or the given) Redis instance and RabbitMQ node accepts (expect=True) or refuses the passwords."""
-    results = {}
-    for host in hosts or ep['groups']['redis']:
-        if host in ep['groups']['redis']:
-            for port in (6379, 6380):
-                results['%s:%d' % (host, port)] = redis_auth_ok(host, port, ep['redis']['app_user'], redis_pw)
-    for host in hosts or ep['groups']['rabbitmq']:
-        if host in ep['groups']['rabbitmq']:
-            results[host] = rabbitmq_auth_ok(host, ep['rabbitmq']['app_user'], rmq_pw)
-    return all(v == expect for v in results.values()) and bool(results), results
-
-
 # Salts are rotated only when named (rotate_secrets.yml): a forced run leaves them as they are.
 NOT_ROTATED_BY_DEFAULT = ('app_encryption_salt', 'app_hash_salt')
 
 
+# The production path of a rotation (issue 16.9): the lab's inventory says overlap 0s, so the forced
+# run gives redis_app an overlap (-e) that outlasts the run; the old Redis password stays valid
+# through it and a later run, once the window is over, removes it. The window must outlast the
+# forced run (about 4 min on an idle 2-core machine): LAB_REDIS_OVERLAP_S raises it on a loaded one.
+REDIS_OVERLAP_S = int(os.environ.get('LAB_REDIS_OVERLAP_S', '600'))
+
+
+def lab_policies(**overrides):
+    """The lab inventory's rotation_policies, with some secrets' policies changed."""
+    import yaml
+    with open(os.path.join(ROOT, 'inventories', 'lab', 'group_vars', 'all', 'rotation.yml')) as handle:
+        policies = yaml.safe_load(handle)['rotation_policies']
+    for name, changes in overrides.items():
+        policies[name] = dict(policies[name], **changes)
+    return policies
+
+
+def store_entry(path, name):
+    """(current value, previous value or None, end of the recorded overlap window as epoch seconds)."""
+    import calendar
+    import yaml
+    with open(path) as handle:
+        entry = yaml.safe_load(handle)['secrets'][name]
+    versions = sorted(entry['versions'], key=lambda v: v['version'], reverse=True)
+    created = calendar.timegm(time.strptime(versions[0]['created'], '%Y-%m-%dT%H:%M:%SZ'))
+    return (versions[0]['value'], versions[1]['value'] if len(versions) > 1 else None,
+            created + int(entry.get('overlap') or 0))
+
+
+def redis_check(ep, password, expect, hosts=None):
+    """Every (or the given) Redis host's instances accept (expect=True) or refuse the app password."""
+    results = {}
+    for host in hosts or ep['groups']['redis']:
+        for port in (6379, 6380):
+            results['%s:%d' % (host, port)] = redis_auth_ok(host, port, ep['redis']['app_user'], password)
+    return all(v == expect for v in results.values()) and bool(results), results
+
+
+def rabbitmq_check(ep, password, expect, hosts=None):
+    results = dict((host, rabbitmq_auth_ok(host, ep['rabbitmq']['app_user'], password))
+                   for host in hosts or ep['groups']['rabbitmq'])
+    return all(v == expect for v in results.values()) and bool(results), results
+
+
+def leaked(values, texts):
+    return sorted(set(name for name, value in values.items() if value and any(value in text for text in texts)))
+
+
 def rotate(ep):
+    """Forced rotation of every secret under load, -vvv, redis_app with an overlap window."""
     store = ep['redis']['app_password']['store']
     before = store_current(store)
-    cmd = ['ansible-playbook', '-i', 'inventories/lab', 'playbooks/rotate_secrets.yml', '-vvv']
+    cmd = ['ansible-playbook', '-i', 'inventories/lab', 'playbooks/rotate_secrets.yml', '-vvv',
+           '-e', json.dumps({'rotation_policies': lab_policies(redis_app={'overlap': REDIS_OVERLAP_S})})]
     client, (rc, out, secs) = with_client(['/health', '/api/balance?user=', '/api/commands'],
                                           lambda: run(cmd + ['-e', 'rotate_secrets_force=true'], 'rotate.log'))
     after = store_current(store)
@@ -581,30 +645,83 @@ def rotate(ep):
     figures['log_sources_searched'] = sources
     figures['leaked_in_lab_logs'] = sorted(set(name for where in host_leaks.values() for name in where))
     check(not host_leaks, 'rotate', 'a secret value appears in a lab host or container log', figures)
-    ok_old, old_res = credentials_check(ep, before['redis_app'][1], before['rabbitmq_app'][1], expect=False)
-    ok_new, new_res = credentials_check(ep, after['redis_app'][1], after['rabbitmq_app'][1], expect=True)
-    figures.update(old_refused=old_res, new_accepted=new_res)
-    check(ok_old, 'rotate', 'an old password still opens a node', figures)
-    check(ok_new, 'rotate', 'a new password does not open every node', figures)
-    # The new passwords survive a restart of each service (a Redis host's instances, a RabbitMQ node).
+    # Inside redis_app's overlap window: the old password still opens every Redis instance (a
+    # client that has not moved yet keeps working) and the new one too. RabbitMQ keeps one
+    # password per user: the old one is refused at once (open connections stay).
+    window_end = store_entry(store, 'redis_app')[2]
+    figures['redis_overlap_left_s'] = round(window_end - time.time(), 1)
+    check(figures['redis_overlap_left_s'] > 30, 'rotate',
+          'the run outlasted the %d s overlap given to redis_app: its window cannot be checked' % REDIS_OVERLAP_S, figures)
+    ok_old, old_res = redis_check(ep, before['redis_app'][1], expect=True)
+    ok_new, new_res = redis_check(ep, after['redis_app'][1], expect=True)
+    ok_rmq_old, rmq_old_res = rabbitmq_check(ep, before['rabbitmq_app'][1], expect=False)
+    ok_rmq_new, rmq_new_res = rabbitmq_check(ep, after['rabbitmq_app'][1], expect=True)
+    figures.update(redis_old_accepted=old_res, redis_new_accepted=new_res, rabbitmq_old_refused=rmq_old_res,
+                   rabbitmq_new_accepted=rmq_new_res)
+    check(ok_old, 'rotate', 'the old Redis password does not open every instance inside its overlap window', figures)
+    check(ok_new, 'rotate', 'the new Redis password does not open every instance', figures)
+    check(ok_rmq_old, 'rotate', 'the old RabbitMQ password still opens a node', figures)
+    check(ok_rmq_new, 'rotate', 'the new RabbitMQ password does not open every node', figures)
+    return figures
+
+
+def rotate_later(ep):
+    """Issue 16.9: after redis_app's overlap window, a run (nothing due) under load removes the old
+    password from every instance and rolls nothing; the new one survives a restart; a run after
+    that is a quick no-op; bad input is refused naming the variable, the store unchanged."""
+    store = ep['redis']['app_password']['store']
+    new, old, window_end = store_entry(store, 'redis_app')
+    figures = {}
+    check(old is not None and window_end > 0, 'rotate-later', 'redis_app has no previous version with an overlap'
+          ' (run the rotate step first)', figures)
+    figures['waited_for_window_s'] = round(max(0.0, window_end + 5 - time.time()), 1)
+    time.sleep(figures['waited_for_window_s'])
+    # The window is over, but only a run takes the old password off: it still opens every node.
+    ok_held, held_res = redis_check(ep, old, expect=True)
+    figures['old_still_held_before_the_run'] = held_res
+    check(ok_held, 'rotate-later', 'the old Redis password went before a run removed it', figures)
+    before = store_current(store)
+    apps_before = app_containers()
+    cmd = ['ansible-playbook', '-i', 'inventories/lab', 'playbooks/rotate_secrets.yml']
+    client, (rc, out, secs) = with_client(['/health', '/api/balance?user=', '/api/commands'],
+                                          lambda: run(cmd, 'rotate-later.log'))
+    changed_hosts = sorted(set(re.findall(r'^(\S+) +: ok=\d+ +changed=[1-9]', out, re.M)))
+    figures.update(summary(client), seconds=secs, changed_hosts=changed_hosts)
+    check(rc == 0, 'rotate-later', 'the run after the overlap failed (.build/lab-check/rotate-later.log)', figures)
+    check(figures['failed'] == 0, 'rotate-later', 'requests failed while the old password was removed', figures)
+    check(store_current(store) == before, 'rotate-later', 'the run after the overlap rotated something', figures)
+    check(changed_hosts and set(changed_hosts) <= set(ep['groups']['redis']), 'rotate-later',
+          'the removal changed other hosts than the Redis ones (or none)', figures)
+    check(app_containers() == apps_before, 'rotate-later', 'the app was redeployed for the removal', figures)
+    ok_old, old_res = redis_check(ep, old, expect=False)
+    ok_new, new_res = redis_check(ep, new, expect=True)
+    figures.update(redis_old_refused=old_res, redis_new_accepted=new_res)
+    check(ok_old, 'rotate-later', 'the old Redis password still opens an instance after its window', figures)
+    check(ok_new, 'rotate-later', 'the new Redis password does not open every instance', figures)
+    # The passwords survive a restart of each service (a Redis host's instances, a RabbitMQ node).
+    rmq_new = store_current(store)['rabbitmq_app'][1]
     redis_host, rmq_host = ep['groups']['redis'][-1], ep['groups']['rabbitmq'][-1]
     subprocess.run(['docker', 'exec', redis_host, 'systemctl', 'restart', 'redis-server@session', 'redis-server@cache'],
                    check=True, timeout=120)
     subprocess.run(['docker', 'exec', rmq_host, 'systemctl', 'restart', 'rabbitmq-server'], check=True, timeout=300)
     subprocess.run(['docker', 'exec', rmq_host, 'rabbitmqctl', 'await_startup'], check=True, timeout=300,
                    stdout=subprocess.DEVNULL)
-    ok_restart, restart_res = credentials_check(ep, after['redis_app'][1], after['rabbitmq_app'][1], expect=True,
-                                                hosts=[redis_host, rmq_host])
-    figures['after_restart'] = restart_res
-    check(ok_restart, 'rotate', 'a new password does not survive the restart', figures)
-    # Nothing due: a second run changes nothing and adds no version.
+    ok_r_new, r_new = redis_check(ep, new, expect=True, hosts=[redis_host])
+    ok_r_old, r_old = redis_check(ep, old, expect=False, hosts=[redis_host])
+    ok_q_new, q_new = rabbitmq_check(ep, rmq_new, expect=True, hosts=[rmq_host])
+    figures['after_restart'] = dict(redis_new=r_new, redis_old=r_old, rabbitmq_new=q_new)
+    check(ok_r_new and ok_r_old and ok_q_new, 'rotate-later', 'the passwords did not survive the restart', figures)
+    # Nothing due, nothing to remove: a quick run that changes nothing and adds no version.
+    current = store_current(store)
     rc2, out2, secs2 = run(cmd, 'rotate-again.log')
-    figures['second_run_seconds'] = secs2
-    check(rc2 == 0 and not re.search(r'changed=[1-9]', out2), 'rotate', 'the second run changed something', figures)
-    check(store_current(store) == after, 'rotate', 'the second run added a version', figures)
+    figures['no_op_run_seconds'] = secs2
+    check(rc2 == 0 and not re.search(r'changed=[1-9]', out2), 'rotate-later', 'the no-op run changed something', figures)
+    check(store_current(store) == current, 'rotate-later', 'the no-op run added a version', figures)
+    figures['leaked'] = leaked({'redis_app_old': old, 'redis_app': new}, [out, out2])
+    check(not figures['leaked'], 'rotate-later', 'a Redis password appears in the output', figures)
     # Bad input: refused before any change, naming the variable; the store unchanged.
     digest = hashlib.sha256(open(store, 'rb').read()).hexdigest()
-    policies = {n: {'length': 32, 'period': '90d', 'overlap': '0s'} for n in after}
+    policies = {n: {'length': 32, 'period': '90d', 'overlap': '0s'} for n in current}
     weak = dict(policies, redis_app={'length': 16, 'period': '90d', 'overlap': '0s'})
     long_overlap = dict(policies, redis_app={'length': 32, 'period': '1d', 'overlap': '2d'})
     missing_vault = os.path.join(ROOT, '.build', 'lab-check', 'no-such-store.vault.yml')
@@ -616,12 +733,172 @@ def rotate(ep):
     ]
     refused = {}
     for name, extra, needle in cases:
-        rc3, out3, dummy = run(cmd[:-1] + extra, 'rotate-bad-%s.log' % name.replace(' ', '-'))
+        rc3, out3, dummy = run(cmd + extra, 'rotate-bad-%s.log' % name.replace(' ', '-'))
         refused[name] = rc3 != 0 and needle in out3 and 'changed=0' in out3
     figures['bad_input_refused'] = refused
-    check(all(refused.values()), 'rotate', 'bad input was not refused naming the variable', figures)
+    check(all(refused.values()), 'rotate-later', 'bad input was not refused naming the variable', figures)
     check(hashlib.sha256(open(store, 'rb').read()).hexdigest() == digest and not os.path.exists(missing_vault),
-          'rotate', 'bad input changed the store', figures)
+          'rotate-later', 'bad input changed the store', figures)
+    return figures
+
+
+def store_bytes(path):
+    with open(path, 'rb') as handle:
+        return handle.read()
+
+
+def redis_admin(host, port, *args):
+    """A command on one instance as the lab's Redis admin (its password from the lab's secrets)."""
+    with open(os.path.join(STATE, 'secrets', 'redis-admin')) as handle:
+        password = handle.read().split()[0]
+    return subprocess.run(['docker', 'exec', '-e', 'REDISCLI_AUTH', host, 'redis-cli', '-p', str(port), '--user',
+                           'flash-admin', '--no-auth-warning'] + list(args), env=dict(os.environ, REDISCLI_AUTH=password),
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, check=False,
+                          timeout=15).stdout.strip()
+
+
+class RefuseNewPassword(threading.Thread):
+    """Sabotage for the Undo test: as soon as the run stored a new redis_app version, take that
+    password off one instance whenever the rotation gives it (ACL SETUSER <user> <#hash), so the
+    instance refuses the new password, as a node that lost the change would."""
+
+    def __init__(self, store, old_value, host, port, user):
+        super(RefuseNewPassword, self).__init__(daemon=True)
+        self.store, self.old_value, self.host, self.port, self.user = store, old_value, host, port, user
+        self.stopping = threading.Event()
+        self.new_value = None
+        self.removed = 0
+
+    def run(self):
+        while not self.stopping.is_set():
+            try:
+                current = store_entry(self.store, 'redis_app')[0]
+            except Exception:  # pylint: disable=broad-except  # the store is being rewritten
+                current = None
+            if current and current != self.old_value:
+                self.new_value = current
+            if self.new_value:
+                digest = hashlib.sha256(self.new_value.encode()).hexdigest()
+                if digest in redis_admin(self.host, self.port, 'ACL', 'GETUSER', self.user):
+                    if redis_admin(self.host, self.port, 'ACL', 'SETUSER', self.user, '<' + self.new_value) == 'OK':
+                        self.removed += 1
+            self.stopping.wait(0.3)
+
+    def stop(self):
+        self.stopping.set()
+        self.join(30)
+
+
+def undo_check(ep, step, log_name, extra, needle, sabotage_on, sabotage_off, secret, client_paths):
+    """Run a forced rotation of one secret whose gate fails on purpose (sabotage_on/off); the
+    rescue must put the store back byte for byte, keep the passwords valid before the run, refuse
+    the discarded one, and the app answers 200 throughout."""
+    store = ep['redis']['app_password']['store']
+    bytes_before = store_bytes(store)
+    before = store_current(store)
+    redis_valid_before = [v for v in store_entry(store, 'redis_app')[:2] if v]
+    pending = store + '.deploy-pending'
+    pending_before = os.path.exists(pending)
+    cmd = ['ansible-playbook', '-i', 'inventories/lab', 'playbooks/rotate_secrets.yml',
+           '-e', json.dumps({'rotate_secrets_names': [secret], 'rotate_secrets_force': [secret]})] + extra
+    handle = sabotage_on()
+    try:
+        client, (rc, out, secs) = with_client(client_paths, lambda: run(cmd, log_name))
+    finally:
+        sabotage_off(handle)
+    figures = dict(summary(client), seconds=secs)
+    where = '(.build/lab-check/%s)' % log_name
+    check(rc != 0, step, 'the rotation passed a gate that should have failed %s' % where, figures)
+    check(needle in out, step, 'the failure does not name the gate: %r not in the output %s' % (needle, where), figures)
+    check(re.search(r'^(\S+) +: .*rescued=[1-9]', out, re.M) is not None, step, 'no Undo (rescue) ran %s' % where, figures)
+    figures['store_versions'] = {n: v[0] for n, v in store_current(store).items()}
+    check(store_bytes(store) == bytes_before and store_current(store) == before, step,
+          'the store is not what it was before the run (bytes or versions)', figures)
+    check(os.path.exists(pending) == pending_before, step, "the app's roll mark is not what it was", figures)
+    check(figures['failed'] == 0, step, 'requests failed while the rotation was undone', figures)
+    ok_r, r_res = redis_check(ep, redis_valid_before[0], expect=True)
+    ok_q, q_res = rabbitmq_check(ep, before['rabbitmq_app'][1], expect=True)
+    figures.update(redis_previous_accepted=r_res, rabbitmq_previous_accepted=q_res)
+    check(ok_r and ok_q, step, 'a password valid before the run no longer opens every node', figures)
+    return figures, handle
+
+
+def undo_redis(ep):
+    """Issue 16.9: the Redis gate fails (one instance refuses the new password): the Undo puts the
+    store back, the passwords valid before the run open every instance, the discarded one none."""
+    store = ep['redis']['app_password']['store']
+    victim = ep['groups']['redis'][-1]
+    old = store_entry(store, 'redis_app')[0]
+
+    def on():
+        saboteur = RefuseNewPassword(store, old, victim, 6379, ep['redis']['app_user'])
+        saboteur.start()
+        return saboteur
+
+    figures, saboteur = undo_check(
+        ep, 'undo-redis', 'rotate-undo-redis.log', ['-e', 'rotate_secrets_redis_gate_timeout=10'],
+        'redis_app: the new password did not pass its gate', on, lambda s: s.stop(), 'redis_app',
+        ['/health', '/api/balance?user=', '/api/commands'])
+    figures['sabotage'] = {'instance': '%s:6379' % victim, 'new_password_taken_off': saboteur.removed}
+    check(saboteur.new_value and saboteur.removed >= 1, 'undo-redis', 'the sabotage never ran: nothing was tested', figures)
+    ok, res = redis_check(ep, saboteur.new_value, expect=False)
+    figures['discarded_refused'] = res
+    check(ok, 'undo-redis', 'the discarded new password still opens an instance', figures)
+    return figures
+
+
+def rabbitmq_watermark(node, value=None):
+    """Read (value None) or set a node's vm_memory_high_watermark at runtime."""
+    if value is None:
+        out = subprocess.run(['docker', 'exec', node, 'rabbitmqctl', 'eval', 'vm_memory_monitor:get_vm_memory_high_watermark().'],
+                             stdout=subprocess.PIPE, universal_newlines=True, check=True, timeout=60).stdout.strip()
+        return out
+    subprocess.run(['docker', 'exec', node, 'rabbitmqctl', 'set_vm_memory_high_watermark'] + value.split(),
+                   stdout=subprocess.DEVNULL, check=True, timeout=60)
+    return value
+
+
+def undo_rabbitmq(ep):
+    """Issue 16.9: the RabbitMQ gate fails (a node in memory alarm): the Undo puts the store and the
+    previous password back; the discarded one opens no node; chat commands answer 200 once the
+    alarm is over."""
+    victim = ep['groups']['rabbitmq'][-1]
+    saved = rabbitmq_watermark(victim)
+    # {absolute, N} or a fraction, as the node reports it.
+    restore = 'absolute %s' % re.search(r'\d+', saved).group(0) if 'absolute' in saved else saved
+    store = ep['redis']['app_password']['store']
+    new_seen = {}
+
+    def on():
+        rabbitmq_watermark(victim, '0.000001')
+        return None
+
+    def off(_handle):
+        new_seen['value'] = store_current(store)['rabbitmq_app'][1]  # the store is back by now
+        rabbitmq_watermark(victim, restore)
+
+    figures, dummy = undo_check(
+        ep, 'undo-rabbitmq', 'rotate-undo-rabbitmq.log', ['-e', 'rotate_secrets_rabbitmq_gate_timeout=10'],
+        'rabbitmq_app: the new password did not pass its gate', on, off, 'rabbitmq_app',
+        ['/health', '/api/balance?user='])
+    figures['alarm'] = {'node': victim, 'watermark_restored': restore}
+    # The app publishes again once the alarm is over (its events need the broker).
+    client, dummy = with_client(['/api/commands'], lambda: time.sleep(5), settle=1.0)
+    figures['commands_after_alarm'] = summary(client)
+    check(figures['commands_after_alarm']['failed'] == 0 and figures['commands_after_alarm']['requests'] > 0,
+          'undo-rabbitmq', 'chat commands fail after the alarm is over', figures)
+    return figures
+
+
+def no_redeploy(ep):
+    """Issue 16.9: the app containers recorded before the Redis failover (ids and start times) are
+    the same after the failover and the converge that follows it: nothing was redeployed."""
+    del ep
+    with open(os.path.join(LOGS, 'app-containers-before-failover.json')) as handle:
+        before = json.load(handle)
+    after = app_containers()
+    figures = {'app_containers': len(after), 'changed': sorted(set(before.items()) ^ set(after.items()))}
+    check(before and after == before, 'no-redeploy', 'the app containers changed since the Redis failover', figures)
     return figures
 
 
