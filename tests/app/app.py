@@ -189,9 +189,14 @@ class Metrics(object):
 class Publisher(threading.Thread):
     """Owns the one RabbitMQ connection (pika's BlockingConnection is not thread-safe).
 
-    Connects at start and reconnects with a backoff like the real app, logging each failure
-    (a refused login shows in the container's log); handlers hand it work through a queue and
-    wait for the broker's confirm."""
+    Publishes the way the real app does (src/modules/events/events.service.ts and
+    services/event-dispatcher.service.ts): a plain channel from createChannel(), no publisher
+    confirms, persistent messages, and the HTTP answer never waits for the broker. amqplib's
+    publish() only writes into the connection's buffer: while the broker blocks publishing (a
+    memory or disk alarm) the events wait in that buffer and the requests still answer 200; a
+    publish on a lost channel is logged and dropped. The connection is made at start and
+    re-made with a backoff like the real app's, logging each failure (a refused login shows in
+    the container's log)."""
 
     def __init__(self, config):
         super(Publisher, self).__init__(name='publisher', daemon=True)
@@ -206,10 +211,10 @@ class Publisher(threading.Thread):
         params = pika.URLParameters(self._config['rabbitmq_url'])
         params.connection_attempts = 1
         params.socket_timeout = 3
-        params.blocked_connection_timeout = 5
+        # No blocked_connection_timeout: amqplib has none, and the real app ignores the
+        # broker's connection.blocked, so a blocked connection stays open until the alarm clears.
         self._conn = pika.BlockingConnection(params)
         self._channel = self._conn.channel()
-        self._channel.confirm_delivery()
         self._channel.queue_declare(self._config['queue_name'], durable=True)
         self._channel.exchange_declare(EVENTS_EXCHANGE, exchange_type='topic', durable=True)
         if self._failures:
@@ -228,16 +233,17 @@ class Publisher(threading.Thread):
     def _connected(self):
         return self._conn is not None and self._conn.is_open and self._channel is not None and self._channel.is_open
 
-    def _ensure(self):
-        if not self._connected():
+    def _reconnect_when_due(self):
+        if self._connected() or time.monotonic() < self._next_attempt:
+            return
+        self._reset()
+        try:
+            self._connect()
+        except Exception as exc:  # pylint: disable=broad-except
             self._reset()
-            try:
-                self._connect()
-            except Exception as exc:
-                self._failures += 1
-                self._next_attempt = time.monotonic() + min(2 ** min(self._failures, 5), 30)
-                log.error('Failed to connect to RabbitMQ: %s', _describe(exc))
-                raise
+            self._failures += 1
+            self._next_attempt = time.monotonic() + min(2 ** min(self._failures, 5), 30)
+            log.error('Failed to connect to RabbitMQ: %s', _describe(exc))
 
     def _publish(self, event_type, data):
         event = {'type': event_type, 'timestamp': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), 'data': data,
@@ -245,51 +251,37 @@ class Publisher(threading.Thread):
         body = json.dumps(event).encode()
         props = pika.BasicProperties(content_type='application/json', delivery_mode=2, message_id=data['id'],
                                      timestamp=int(time.time()))
-        # With confirms on, basic_publish returns once the broker acknowledged the message and
-        # raises on a nack or (mandatory) when the queue is missing.
-        self._channel.basic_publish('', self._config['queue_name'], body, properties=props, mandatory=True)
+        # Without confirms basic_publish returns once the frames are written: nothing tells the
+        # app whether the broker took them (the real app's sendToQueue/publish likewise).
+        self._channel.basic_publish('', self._config['queue_name'], body, properties=props)
         self._channel.basic_publish(EVENTS_EXCHANGE, 'event.%s' % event_type, body, properties=props)
 
     def run(self):
-        try:
-            self._ensure()
-        except Exception:  # pylint: disable=broad-except
-            pass
+        self._reconnect_when_due()
         while True:
             try:
-                op, args, done = self._work.get(timeout=1)
+                event_type, data = self._work.get(timeout=1)
             except queue.Empty:
                 try:
                     if self._connected():
                         self._conn.process_data_events(0)  # heartbeats
-                    elif time.monotonic() >= self._next_attempt:
-                        self._ensure()
                 except Exception:  # pylint: disable=broad-except
                     self._reset()
+                self._reconnect_when_due()
                 continue
-            error = None
-            for _attempt in (1, 2):
-                try:
-                    self._ensure()
-                    if op == 'publish':
-                        self._publish(*args)
-                    else:  # ping: a dead socket shows up when the connection is used
-                        self._conn.process_data_events(0)
-                    error = None
-                    break
-                except Exception as exc:  # pylint: disable=broad-except
-                    error = _describe(exc)
-                    self._reset()
-                    if isinstance(exc, (pika.exceptions.UnroutableError, pika.exceptions.NackError)):
-                        break
-            done['error'] = error
-            done['event'].set()
+            self._reconnect_when_due()
+            if not self._connected():
+                log.warning('Cannot publish event %s: RabbitMQ channel not available', data['id'])
+                continue
+            try:
+                self._publish(event_type, data)
+            except Exception as exc:  # pylint: disable=broad-except
+                log.error('Failed to publish event %s: %s', data['id'], _describe(exc))
+                self._reset()
 
-    def submit(self, op, args=(), timeout=10.0):
-        done = {'event': threading.Event(), 'error': 'timed out waiting for the broker'}
-        self._work.put((op, args, done))
-        done['event'].wait(timeout)
-        return done['error']
+    def publish(self, event_type, data):
+        """Hand the event over and return at once, as the real app's publish does."""
+        self._work.put((event_type, data))
 
 
 def _describe(exc):
@@ -390,10 +382,9 @@ class App(object):
             log.error('Error creating session: %s', _describe(exc))
             return 500, {'statusCode': 500, 'message': 'Failed to create user session'}
         result = self.balance(user) if name == 'balance' else {'ok': True}
-        error = self.publisher.submit('publish', ('message.received', data))
-        if error:
-            log.warning('event %s not confirmed: %s', data['id'], error)
-            return 503, {'statusCode': 503, 'message': 'event not confirmed by the broker', 'id': data['id']}
+        # The real app awaits publishEvent() and ignores what it returns: the answer is the same
+        # whether the broker took the event, blocks publishing, or the channel is gone.
+        self.publisher.publish('message.received', data)
         return 200, {'id': data['id'], 'event': 'published', 'result': result}
 
 
