@@ -626,6 +626,44 @@ def redis_check(ep, password, expect, hosts=None):
     return all(v == expect for v in results.values()) and bool(results), results
 
 
+# Redis's own users in the lab (the redis role's defaults) and their secrets in the store.
+REDIS_INTERNAL_USERS = {'redis_admin': 'flash-admin', 'redis_replication': 'flash-replication',
+                        'redis_sentinel': 'flash-sentinel', 'redis_monitoring': 'flash-monitoring'}
+
+
+def redis_user_check(ep, user, password, expect):
+    """Every Redis host's instances accept (expect=True) or refuse one user's password."""
+    results = {}
+    for host in ep['groups']['redis']:
+        for port in (6379, 6380):
+            results['%s:%d' % (host, port)] = redis_auth_ok(host, port, user, password)
+    return all(v == expect for v in results.values()) and bool(results), results
+
+
+def sentinel_views(ep):
+    """Each Sentinel's view of each master: its flags, replicas and other Sentinels, and CKQUORUM."""
+    with open(ep['credentials']['redis-sentinel-auth']) as handle:
+        auth = handle.read().strip()
+    views = {}
+    for sentinel in ep['redis']['sentinels']:
+        host, port = sentinel.rsplit(':', 1)
+        for name in ('flash-session', 'flash-cache'):
+            def ask(*args):
+                return subprocess.run(['docker', 'exec', '-e', 'REDISCLI_AUTH', host, 'redis-cli', '-p', port] + list(args),
+                                      env=dict(os.environ, REDISCLI_AUTH=auth), stdout=subprocess.PIPE,
+                                      stderr=subprocess.STDOUT, universal_newlines=True, check=False, timeout=15).stdout
+            fields = ask('SENTINEL', 'MASTER', name).split('\n')
+            master = dict(zip(fields[0::2], fields[1::2]))
+            views['%s %s' % (host, name)] = {
+                'flags': master.get('flags'), 'replicas': master.get('num-slaves'),
+                'other_sentinels': master.get('num-other-sentinels'),
+                'ckquorum': ask('SENTINEL', 'CKQUORUM', name).strip().split(' ')[0]}
+    healthy = all(v['flags'] == 'master' and v['replicas'] == str(len(ep['groups']['redis']) - 1)
+                  and v['other_sentinels'] == str(len(ep['redis']['sentinels']) - 1) and v['ckquorum'] == 'OK'
+                  for v in views.values())
+    return healthy and bool(views), views
+
+
 def rabbitmq_check(ep, password, expect, hosts=None):
     results = dict((host, rabbitmq_auth_ok(host, ep['rabbitmq']['app_user'], password))
                    for host in hosts or ep['groups']['rabbitmq'])
@@ -682,6 +720,20 @@ def rotate(ep):
     check(ok_new, 'rotate', 'the new Redis password does not open every instance', figures)
     check(ok_rmq_old, 'rotate', 'the old RabbitMQ password still opens a node', figures)
     check(ok_rmq_new, 'rotate', 'the new RabbitMQ password does not open every node', figures)
+    # Issue 10 cases 1 and 2: Redis's own users (Sentinel's, replication's with the ascii
+    # alphabet, the admin and the monitoring user) moved under load; the lab's overlap is 0 s, so
+    # the run's last step already took their old passwords off. Every Sentinel still sees every
+    # master with its replicas and the other Sentinels (the redis step then fails over with them).
+    for name, user in sorted(REDIS_INTERNAL_USERS.items()):
+        ok_new, new_res = redis_user_check(ep, user, after[name][1], expect=True)
+        ok_old, old_res = redis_user_check(ep, user, before[name][1], expect=False)
+        figures['%s_new_accepted' % name], figures['%s_old_refused' % name] = new_res, old_res
+        check(ok_new, 'rotate', 'the new %s password does not open every instance' % name, figures)
+        check(ok_old, 'rotate', 'the old %s password still opens an instance' % name, figures)
+    healthy, views = sentinel_views(ep)
+    figures['sentinel_views'] = views
+    check(healthy, 'rotate', 'a Sentinel does not see a master, its replicas or the other Sentinels after the rotation',
+          figures)
     return figures
 
 
@@ -768,9 +820,8 @@ def store_bytes(path):
 
 
 def redis_admin(host, port, *args):
-    """A command on one instance as the lab's Redis admin (its password from the lab's secrets)."""
-    with open(os.path.join(STATE, 'secrets', 'redis-admin')) as handle:
-        password = handle.read().split()[0]
+    """A command on one instance as the lab's Redis admin (its password from the rotation store)."""
+    password = store_current(endpoints()['redis']['app_password']['store'])['redis_admin'][1]
     return subprocess.run(['docker', 'exec', '-e', 'REDISCLI_AUTH', host, 'redis-cli', '-p', str(port), '--user',
                            'flash-admin', '--no-auth-warning'] + list(args), env=dict(os.environ, REDISCLI_AUTH=password),
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, check=False,

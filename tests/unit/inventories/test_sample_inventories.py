@@ -187,7 +187,7 @@ def test_inventory_lists_every_group_and_its_wiring(tmp_path, environment):
     assert not missing, 'wiring variables missing: %s' % ', '.join(missing)
     # The vault decrypted: a placeholder reached the variables that read it.
     app_host = listed['app']['hosts'][0]
-    value = hostvars[app_host]['vault_redis_monitoring_password']
+    value = hostvars[app_host]['vault_rabbitmq_monitoring_password']
     # ansible-inventory shows an !unsafe value as {"__ansible_unsafe": value}.
     value = value.get('__ansible_unsafe', value) if isinstance(value, dict) else value
     assert value.startswith('Placeholder'), value
