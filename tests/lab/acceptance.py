@@ -515,6 +515,8 @@ def rabbitmq_node_loss(ep):
     check(per_node, 'rabbitmq', 'the broker lists no AMQP connection of the app user %s' % user, figures)
     victim = max(sorted(per_node), key=per_node.get)
     check(victim in nodes, 'rabbitmq', 'an app connection ends on no lab node: %s' % per_node, figures)
+    check(per_node.get(victim, 0) > 0, 'rabbitmq', 'the node to stop, %s, holds none of the app\'s connections' % victim,
+          figures)
     survivor = [n for n in nodes if n != victim][0]
     depth_before = queue_depth(survivor, vhost, queue)
     client = Client(['/api/commands'], rate=8.0)
@@ -552,6 +554,9 @@ def rabbitmq_node_loss(ep):
     check(not client.failed(), 'rabbitmq', 'commands failed: the app answers without waiting for the broker', figures)
     check(victim not in moved and sum(moved.values()) >= sum(per_node.values()), 'rabbitmq',
           'the app did not reconnect to the surviving nodes within %d s' % reconnect_s, figures)
+    # The connections the stopped node held came back on the survivors (they gained them).
+    check(sum(moved.values()) - sum(v for n, v in per_node.items() if n != victim) >= per_node.get(victim, 0) > 0,
+          'rabbitmq', 'the surviving nodes did not gain the stopped node\'s app connections', figures)
     check(len(accepted_after) >= 50, 'rabbitmq', 'too few commands after the reconnect to judge', figures)
     check(depth_after - depth_mid >= len(accepted_after), 'rabbitmq',
           'events accepted after the reconnect are missing from %s: %d commands answered 200, the depth grew by %d'
