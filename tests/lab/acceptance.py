@@ -461,9 +461,12 @@ def app_containers():
                          universal_newlines=True, check=True).stdout.split()
     if not ids:
         return {}
-    out = subprocess.run(['docker', 'inspect', '-f', '{{.Id}} {{.State.StartedAt}}'] + ids, stdout=subprocess.PIPE,
-                         universal_newlines=True, check=True).stdout
-    return dict(line.split(' ', 1) for line in out.splitlines() if line)
+    out = subprocess.run(['docker', 'inspect', '-f', '{{.Id}} {{.State.StartedAt}} {{index .Config.Labels "io.flash.app.host"}}']
+                         + ids, stdout=subprocess.PIPE, universal_newlines=True, check=True).stdout
+    # Only the lab's app hosts' containers: a Molecule scenario's app on the same engine is not the lab's.
+    hosts = set(endpoints()['groups'].get('app', []))
+    rows = [line.split(' ') for line in out.splitlines() if line]
+    return dict((row[0], row[1]) for row in rows if len(row) == 3 and row[2] in hosts)
 
 
 def rabbitmqctl_json(node, *args):
