@@ -67,8 +67,8 @@ if proxy:
 
 redis = ep.get("redis")
 if redis:
-    # Ask every Sentinel, from inside its own host (the lab network is not a target from
-    # here), with the Sentinel password from its credential file: quorum for every master.
+    # Ask every Sentinel, from inside its own host by name, with the Sentinel password from its
+    # credential file: quorum for every master (and from this machine by address, below).
     import subprocess
     auth = open(ep["credentials"]["redis-sentinel-auth"]).read().strip()
     assert redis["master_names"], "endpoints.json names no Redis master"
@@ -81,8 +81,34 @@ if redis:
             assert out.startswith("OK"), "%s: SENTINEL CKQUORUM %s: %s" % (sentinel, name, out.strip())
     print("redis: %d Sentinels report quorum for %s" % (len(redis["sentinels"]), ", ".join(redis["master_names"])))
 
+if redis:
+    # Issue 15.7: a client on this machine works as is, with no docker exec: each Sentinel at its
+    # lab address, the master it names (a host name) resolved through .lab/hosts, and the app's
+    # credential (the rotation store's newest redis_app) writes on that master.
+    import redis as redis_py
+    import yaml
+    names = dict(reversed(line.split()) for line in open(ep["hosts_file"]) if line.strip() and not line.startswith("#"))
+    assert names == {name: addr for name, addr in hosts.items()}, "the hosts file does not list every lab host's address"
+    store = yaml.safe_load(open(redis["app_password"]["store"]))
+    app_password = max(store["secrets"][redis["app_password"]["secret"]]["versions"], key=lambda v: v["version"])["value"]
+    app_user = None if redis["app_user"] == "default" else redis["app_user"]
+    for sentinel in redis["sentinel_addresses"]:
+        host, port = sentinel.rsplit(":", 1)
+        answer = redis_py.Redis(host=host, port=int(port), password=auth, socket_timeout=5, decode_responses=True)
+        for name in redis["master_names"]:
+            master, master_port = answer.sentinel_get_master_addr_by_name(name)
+            client = redis_py.Redis(host=names[master], port=int(master_port), username=app_user, password=app_password,
+                                    socket_timeout=5)
+            assert client.set("flash:lab-check:controller", sentinel, ex=60), "%s: no write on %s" % (sentinel, master)
+    print("redis: from this machine, %d Sentinels by address; the app's credential writes on each master they name"
+          % len(redis["sentinel_addresses"]))
+
 rabbitmq = ep.get("rabbitmq")
 if rabbitmq:
+    import urllib.request
+    page = urllib.request.urlopen(rabbitmq["management_address_url"], timeout=10)
+    assert page.status == 200 and b"RabbitMQ" in page.read(), "rabbitmq: the management UI does not answer at its address"
+    print("rabbitmq: the management UI answers at %s from this machine" % rabbitmq["management_address_url"])
     # One cluster of every node, and the app user's credential file opens it (the password
     # goes through stdin, never a command line).
     import subprocess
