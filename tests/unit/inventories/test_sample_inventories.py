@@ -45,7 +45,7 @@ WIRING = {
             'app_endpoints_rabbitmq', 'app_redis_host', 'app_redis_port', 'app_redis_username', 'app_redis_password',
             'app_rabbitmq_url', 'app_jwt_secret', 'app_encryption_key', 'app_session_secret', 'app_webhook_secret',
             'app_encryption_salt', 'app_hash_salt'],
-    'all': ['rotation_store', 'rotation_store_encrypt', 'rotation_policies'],
+    'all': ['rotation_store', 'rotation_store_encrypt', 'rotation_policies', 'operations_lock_path'],
 }
 VAULT_REFERENCE = re.compile(r'\bvault_[a-z0-9_]+\b')
 
