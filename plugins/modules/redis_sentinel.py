@@ -50,6 +50,16 @@ options:
     description: Check the Sentinel's view of the master (see the description) and fail when it is not healthy.
     type: bool
     default: false
+  verify_login:
+    description:
+      - With I(verify) and I(config_file), also log in to the master and to every healthy replica
+        the Sentinel knows, with the C(auth-user) and C(auth-pass) its own file holds, as the Sentinel
+        does at its next reconnect; fail naming the master and the instance that refuses them.
+      - Sentinel keeps the connections it opened while they last, so its view stays healthy after
+        the instances stopped accepting its password (a rotation that never reached it); only a
+        fresh login shows it. A connection that cannot be made at all is left to the view check.
+    type: bool
+    default: false
   expect_replicas:
     description: With I(verify), least number of replicas the Sentinel must know (not flagged down).
     type: int
@@ -143,6 +153,28 @@ def view_of(conn, name):
     )
 
 
+def refused_logins(conn, name, params, connect):
+    """Instances of ``name`` (the master and its healthy replicas, as this Sentinel knows them) that
+    refuse the auth-user/auth-pass Sentinel's own file holds: {address: error}."""
+    held = _redis.sentinel_auth_from_file(params['config_file'], name)
+    master = resp.pairs_to_dict(conn.command('SENTINEL', 'MASTER', name))
+    targets = [(master.get('ip'), master.get('port'))]
+    for replica in [resp.pairs_to_dict(r) for r in conn.command('SENTINEL', 'REPLICAS', name) or []]:
+        if not set(str(replica.get('flags', '')).split(',')) & set(['s_down', 'o_down', 'disconnected']):
+            targets.append((replica.get('ip'), replica.get('port')))
+    refused = {}
+    for host, port in targets:
+        login = dict(params, login_host=to_text(host), login_port=int(port), login_user=held.get('auth-user'),
+                     login_password=held.get('auth-pass'), wait=0)
+        try:
+            connect(login).close()
+        except resp.RespError as exc:
+            refused['%s:%s' % (host, port)] = str(exc)
+        except Exception:  # unreachable: the view check reports it
+            continue
+    return refused
+
+
 def problems(view, expect_replicas, expect_sentinels):
     """Why a Sentinel's view of a master is not healthy (empty: healthy)."""
     found = []
@@ -167,6 +199,7 @@ def run_module(connect=_redis.connect, sleep=time.sleep, clock=time.time):
         auth_pass=dict(type='str', no_log=True),
         config_file=dict(type='path'),
         verify=dict(type='bool', default=False),
+        verify_login=dict(type='bool', default=False),
         expect_replicas=dict(type='int', default=0),
         expect_sentinels=dict(type='int', default=1),
         verify_timeout=dict(type='int', default=30),
@@ -221,6 +254,15 @@ def run_module(connect=_redis.connect, sleep=time.sleep, clock=time.time):
                         break
                     sleep(1)
                 result['view'] = view
+                if not found and module.params['verify_login']:
+                    if not module.params['config_file']:
+                        module.fail_json(msg='verify_login needs config_file, Sentinel\'s own file', **result)
+                    try:
+                        refused = refused_logins(conn, name, module.params, connect)
+                    except (IOError, OSError) as exc:
+                        module.fail_json(msg='cannot read %s: %s' % (module.params['config_file'], exc), **result)
+                    found = ['%s refuses the user and password this Sentinel holds (%s): it loses that instance at its next '
+                             'reconnect' % (address, error) for address, error in sorted(refused.items())]
                 if found:
                     where = '%s:%s' % (module.params['login_host'], module.params['login_port'])
                     module.fail_json(msg='Sentinel %s, master %s: %s' % (where, name, '; '.join(found)), **result)

@@ -239,3 +239,24 @@ def test_a_broken_sample_inventory_fails_naming_the_variable(tmp_path, relative,
     # The failure report (from the first failed host on) names the variable.
     first = min(result.stdout.find(marker) for marker in ('fatal: [', 'failed: [') if marker in result.stdout)
     assert named in result.stdout[first:], _tail(result)
+
+
+def test_no_inventory_or_role_builds_a_url_with_credentials_by_hand():
+    """Issue 10.9: credentials in URLs are percent-encoded by flash.connect.amqp_url / redis_url;
+    a hand-built 'amqp://user:{{ password | urlencode }}@' leaves '/' unencoded (urlencode keeps it)."""
+    import glob
+    import re
+    root = os.path.join(os.path.dirname(__file__), '..', '..', '..')
+    offenders = []
+    for path in glob.glob(os.path.join(root, 'inventories', '**', '*.yml'), recursive=True) + \
+            glob.glob(os.path.join(root, 'roles', '**', '*.yml'), recursive=True) + \
+            glob.glob(os.path.join(root, 'roles', '**', '*.j2'), recursive=True) + \
+            glob.glob(os.path.join(root, 'playbooks', '**', '*.yml'), recursive=True):
+        if not os.path.isfile(path):
+            continue
+        with open(path) as handle:
+            for number, line in enumerate(handle, 1):
+                # A URL whose user or password part is templated in place ('amqp://{{ user }}:{{ ...').
+                if not line.lstrip().startswith('#') and re.search(r'(amqps?|rediss?)://[^\s\'"]*\{\{', line):
+                    offenders.append('%s:%d' % (os.path.relpath(path, root), number))
+    assert offenders == []

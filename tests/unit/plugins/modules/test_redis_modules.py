@@ -15,7 +15,7 @@ import pytest
 from ansible_collections.flash.connect.plugins.module_utils import _health_resp as resp
 from ansible_collections.flash.connect.plugins.module_utils import _redis
 from ansible_collections.flash.connect.plugins.modules import redis_config, redis_sentinel
-from ansible_collections.flash.connect.tests.unit.plugins.loopback import Simple, closed_port
+from ansible_collections.flash.connect.tests.unit.plugins.loopback import Simple, closed_port, serve_resp
 from ansible_collections.flash.connect.tests.unit.plugins.modules.harness import patch_exits, run_main
 
 ADMIN_PASSWORD = 'Test-Only-Admin-Pw-81'
@@ -441,3 +441,42 @@ def test_sentinel_auth_pass_check_mode_sets_nothing(sentinel, tmp_path):
     conf = sentinel_file(tmp_path, SENTINEL_AUTH_OLD)
     outcome, result = run(redis_sentinel, sentinel_args(sentinel, auth_pass=SENTINEL_AUTH_NEW, config_file=conf, _ansible_check_mode=True))
     assert outcome == 'exit' and result['changed'] is True and sets(sentinel) == []
+
+
+# A Sentinel whose own file holds a password the instances no longer accept still shows a healthy
+# view while its old connections last (issue 10.1: the auth-pass push was skipped, the converge
+# passed); verify_login logs in as the Sentinel would at its next reconnect.
+SENTINEL_USER_PASSWORD = 'Test-Only-Sentinel-User-Pw-86'
+
+
+def login_case(sentinel, tmp_path, held_password):
+    with serve_resp() as master, serve_resp() as replica:
+        for server in (master, replica):
+            server.username, server.password = 'flash-sentinel', SENTINEL_USER_PASSWORD
+            server.replies['PING'] = Simple('PONG')
+        sentinel.fake.master.update({'ip': '127.0.0.1', 'port': str(master.port)})
+        sentinel.fake.replicas = [
+            {'name': 'r1', 'ip': '127.0.0.1', 'port': str(replica.port), 'flags': 'slave', 'master-link-status': 'ok'},
+            {'name': 'r2', 'ip': '127.0.0.1', 'port': str(closed_port()), 'flags': 'slave', 'master-link-status': 'ok'}]
+        conf = tmp_path / 'sentinel.conf'
+        conf.write_text('sentinel monitor flash-session 127.0.0.1 %d 2\nsentinel auth-user flash-session flash-sentinel\n'
+                        'sentinel auth-pass flash-session %s\n' % (master.port, _redis.sds_repr(held_password)))
+        outcome, result = run(redis_sentinel, sentinel_args(sentinel, verify=True, verify_login=True, config_file=str(conf),
+                                                             expect_replicas=2, expect_sentinels=3, verify_timeout=0))
+        return outcome, result, master, replica
+
+
+def test_sentinel_verify_login_passes_when_the_held_password_opens_every_instance(sentinel, tmp_path):
+    outcome, result, master, replica = login_case(sentinel, tmp_path, SENTINEL_USER_PASSWORD)
+    assert outcome == 'exit', result
+    assert ['AUTH', 'flash-sentinel', SENTINEL_USER_PASSWORD] in master.commands
+    assert ['AUTH', 'flash-sentinel', SENTINEL_USER_PASSWORD] in replica.commands
+
+
+def test_sentinel_verify_login_fails_naming_the_instance_that_refuses_the_held_password(sentinel, tmp_path):
+    outcome, result, master, replica = login_case(sentinel, tmp_path, 'Test-Only-Old-Sentinel-Pw "87"')
+    assert outcome == 'fail'
+    assert 'master flash-session' in result['msg']
+    assert '127.0.0.1:%d refuses' % master.port in result['msg'] and '127.0.0.1:%d refuses' % replica.port in result['msg']
+    assert 'WRONGPASS' in result['msg'] and 'next reconnect' in result['msg']
+    assert SENTINEL_USER_PASSWORD not in json.dumps(result) and 'Old-Sentinel-Pw' not in json.dumps(result)
