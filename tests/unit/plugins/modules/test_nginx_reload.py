@@ -109,7 +109,10 @@ def use(monkeypatch, host):
         sleep = staticmethod(clock.sleep)
     monkeypatch.setattr(nginx_reload, 'time', FakeTime)
     monkeypatch.setattr(nginx_reload, 'PROC', host.proc)
-    monkeypatch.setattr(basic.AnsibleModule, 'run_command', lambda self, args, **kw: host.run_command(self, args, **kw))
+
+    def run_command(self, args, **kw):
+        return host.run_command(self, args, **kw)
+    monkeypatch.setattr(basic.AnsibleModule, 'run_command', run_command)
     monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path', lambda self, name, *a, **kw: '/usr/sbin/' + name)
 
 

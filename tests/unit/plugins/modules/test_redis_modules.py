@@ -461,8 +461,9 @@ def login_case(sentinel, tmp_path, held_password):
         conf = tmp_path / 'sentinel.conf'
         conf.write_text('sentinel monitor flash-session 127.0.0.1 %d 2\nsentinel auth-user flash-session flash-sentinel\n'
                         'sentinel auth-pass flash-session %s\n' % (master.port, _redis.sds_repr(held_password)))
-        outcome, result = run(redis_sentinel, sentinel_args(sentinel, verify=True, verify_login=True, config_file=str(conf),
-                                                             expect_replicas=2, expect_sentinels=3, verify_timeout=0))
+        args = sentinel_args(sentinel, verify=True, verify_login=True, config_file=str(conf),
+                             expect_replicas=2, expect_sentinels=3, verify_timeout=0)
+        outcome, result = run(redis_sentinel, args)
         return outcome, result, master, replica
 
 
