@@ -17,20 +17,16 @@ import subprocess
 import sys
 import textwrap
 import time
-from unittest.mock import MagicMock
 
 import pytest
 import yaml
 
-from ansible.parsing.dataloader import DataLoader
-from ansible.playbook.play_context import PlayContext
-from ansible.template import Templar
-
 from ansible_collections.flash.connect.plugins.action import run_lock as action_module
 from ansible_collections.flash.connect.plugins.action.run_lock import ActionModule
 from ansible_collections.flash.connect.plugins.modules import run_lock as module_doc
+from ansible_collections.flash.connect.tests.unit.plugins.action.harness import ANSIBLE_PLAYBOOK, REPO, isolated_ansible, run_action
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..'))
+
 ME = 424242          # the pid the plugin believes is its ansible-playbook (patched)
 HOST = 'ops-1.example'
 NOW = datetime.datetime(2026, 11, 30, 12, 0, 0, tzinfo=datetime.timezone.utc)
@@ -44,20 +40,7 @@ def identity(monkeypatch):
 
 
 def run(args, check_mode=False, task_vars=None):
-    loader = DataLoader()
-    task = MagicMock()
-    task.args = dict(args)
-    task.check_mode = check_mode
-    task.diff = False
-    task.async_val = 0
-    task.action = 'flash.connect.run_lock'
-    connection = MagicMock()
-    action = ActionModule(task=task, connection=connection, play_context=PlayContext(), loader=loader,
-                          templar=Templar(loader=loader), shared_loader_obj=None)
-    result = action.run(task_vars=task_vars or {})
-    assert connection.method_calls == [] or all(call[0].startswith('_shell') for call in connection.method_calls), \
-        'the plugin must never talk to the target'
-    return result
+    return run_action(ActionModule, 'flash.connect.run_lock', args, check_mode=check_mode, task_vars=task_vars)
 
 
 def holder(pid=ME, host=HOST, owner='rotate_secrets', started='2026-11-30T11:00:00Z', **extra):
@@ -366,11 +349,7 @@ class Runs:
         self.lock = tmp_path / 'state' / 'operations.lock'
         self.go = tmp_path / 'go'
         self.inner_done = tmp_path / 'state' / 'operations.lock.inner-done'
-        config = tmp_path / 'ansible.cfg'
-        config.write_text('[defaults]\nstdout_callback = ansible.builtin.default\n')
-        self.env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, '.collections'), ANSIBLE_NOCOLOR='1',
-                        ANSIBLE_CONFIG=str(config), ANSIBLE_HOME=str(tmp_path / '.ansible'),
-                        ANSIBLE_LOCALHOST_WARNING='0', ANSIBLE_INVENTORY_UNPARSED_WARNING='0')
+        self.env = isolated_ansible(tmp_path, 'stdout_callback = ansible.builtin.default\n')
         self.children = []
 
     def book(self, inner=False):
@@ -382,7 +361,7 @@ class Runs:
         return path
 
     def start(self, owner, hold=True, inner=False):
-        command = [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'),
+        command = [ANSIBLE_PLAYBOOK,
                    '-i', 'localhost,', '-c', 'local', '-e', 'ansible_python_interpreter=%s' % sys.executable,
                    '-e', 'lock=%s' % self.lock, '-e', 'owner=%s' % owner, '-e', 'go=%s' % (self.go if hold else ''),
                    str(self.book(inner))]

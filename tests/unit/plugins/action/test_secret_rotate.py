@@ -8,33 +8,28 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import copy
 import fcntl
 import multiprocessing
 import os
 import stat
 import subprocess
-import sys
 import textwrap
 import types
-from unittest.mock import MagicMock
 
 import pytest
 import yaml
 
 from ansible.parsing.dataloader import DataLoader
 from ansible.parsing.vault import VaultLib, VaultSecret
-from ansible.playbook.play_context import PlayContext
-from ansible.template import Templar
 
 from ansible_collections.flash.connect.plugins.action import secret_rotate as action_module
 from ansible_collections.flash.connect.plugins.action.secret_rotate import ActionModule
 from ansible_collections.flash.connect.plugins.modules import secret_rotate as module_doc
 from ansible_collections.flash.connect.plugins.plugin_utils import _secret_rotate as logic
+from ansible_collections.flash.connect.tests.unit.plugins.action.harness import ANSIBLE_PLAYBOOK, isolated_ansible, run_action
 
 VAULT_PASS = b'test-vault-pass'
 T0 = '2025-01-01T00:00:00Z'
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..'))
 
 POLICIES = {
     'redis_app': {'length': 40, 'alphabet': 'urlsafe', 'period': '90d', 'overlap': '1d'},
@@ -56,20 +51,8 @@ def no_vault_loader():
 
 
 def run(args, loader=None, check_mode=False, diff=False):
-    loader = loader or vault_loader()
-    task = MagicMock()
-    task.args = copy.deepcopy(args)
-    task.check_mode = check_mode
-    task.diff = diff
-    task.async_val = 0
-    task.action = 'flash.connect.secret_rotate'
-    connection = MagicMock()
-    action = ActionModule(task=task, connection=connection, play_context=PlayContext(), loader=loader,
-                          templar=Templar(loader=loader), shared_loader_obj=None)
-    result = action.run(task_vars={})
-    assert connection.method_calls == [] or all(call[0].startswith('_shell') for call in connection.method_calls), \
-        'the plugin must never talk to the target'
-    return result
+    return run_action(ActionModule, 'flash.connect.secret_rotate', args, loader=loader or vault_loader(),
+                      check_mode=check_mode, diff=diff)
 
 
 def decrypt(path, password=VAULT_PASS):
@@ -672,13 +655,9 @@ def playbook(tmp_path, extra):
               ansible.builtin.debug:
                 msg: "{{ planted | default('nothing planted') }}"
         '''))
-    config = tmp_path / 'ansible.cfg'
-    config.write_text('[defaults]\n')
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, '.collections'), ANSIBLE_NOCOLOR='1',
-               ANSIBLE_CONFIG=str(config), ANSIBLE_HOME=str(tmp_path / '.ansible'),
-               ANSIBLE_LOCALHOST_WARNING='0', ANSIBLE_INVENTORY_UNPARSED_WARNING='0')
+    env = isolated_ansible(tmp_path)
     env.pop('ANSIBLE_VAULT_PASSWORD_FILE', None)
-    command = [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '-vvv', '--diff',
+    command = [ANSIBLE_PLAYBOOK, '-vvv', '--diff',
                '-i', 'localhost,', '-c', 'local', str(book)] + extra
     return subprocess.run(command, env=env, cwd=str(tmp_path), capture_output=True, text=True, timeout=120, check=False)
 

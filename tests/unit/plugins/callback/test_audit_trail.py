@@ -18,6 +18,7 @@ import textwrap
 import pytest
 
 from ansible_collections.flash.connect.plugins.callback import audit_trail
+from ansible_collections.flash.connect.tests.unit.plugins.action.harness import ANSIBLE_PLAYBOOK, isolated_ansible
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
 
@@ -61,13 +62,9 @@ def run(tmp_path, extra=(), book_text=PLAYBOOK):
     book = tmp_path / 'audited.yml'
     book.write_text(book_text)
     trail = tmp_path / 'audit' / 'trail.jsonl'
-    config = tmp_path / 'ansible.cfg'
-    config.write_text('[defaults]\ncallbacks_enabled = flash.connect.audit_trail\n')
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, '.collections'), ANSIBLE_NOCOLOR='1',
-               ANSIBLE_CONFIG=str(config), ANSIBLE_HOME=str(tmp_path / '.ansible'),
-               ANSIBLE_LOCALHOST_WARNING='0', ANSIBLE_INVENTORY_UNPARSED_WARNING='0',
-               FLASH_AUDIT_TRAIL_PATH=str(trail), FLASH_AUDIT_TRAIL_SYSLOG='false', AUDIT_SECRET=SECRET)
-    command = [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '-vvv', '--diff',
+    env = isolated_ansible(tmp_path, 'callbacks_enabled = flash.connect.audit_trail\n', FLASH_AUDIT_TRAIL_PATH=str(trail),
+                           FLASH_AUDIT_TRAIL_SYSLOG='false', AUDIT_SECRET=SECRET)
+    command = [ANSIBLE_PLAYBOOK, '-vvv', '--diff',
                '-i', 'alpha,beta,', '-c', 'local', '-e', 'ansible_python_interpreter=%s' % sys.executable,
                str(book)] + list(extra)
     done = subprocess.run(command, env=env, cwd=str(tmp_path), capture_output=True, text=True, timeout=180,

@@ -8,12 +8,9 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import copy
 import os
 import subprocess
-import sys
 import textwrap
-from unittest.mock import MagicMock
 
 import pytest
 import yaml
@@ -22,15 +19,14 @@ from ansible import constants as C
 from ansible.errors import AnsibleError, AnsibleLookupError
 from ansible.parsing.dataloader import DataLoader
 from ansible.parsing.vault import VaultLib, VaultSecret
-from ansible.playbook.play_context import PlayContext
 from ansible.template import Templar
 
 from ansible_collections.flash.connect.plugins.action.secret_rotate import ActionModule
 from ansible_collections.flash.connect.plugins.lookup import rotated_secret
 from ansible_collections.flash.connect.plugins.plugin_utils import _secret_rotate as logic
+from ansible_collections.flash.connect.tests.unit.plugins.action.harness import ANSIBLE_PLAYBOOK, isolated_ansible, run_action
 
 VAULT_PASS = b'test-vault-pass'
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..'))
 T0 = '2025-01-01T00:00:00Z'
 T1 = '2025-02-01T00:00:00Z'  # jwt_signing (30d) is due, redis_app (90d) is not
 POLICIES = {
@@ -54,15 +50,7 @@ def no_vault_loader():
 
 def rotate(args, loader):
     """Run the secret_rotate action plugin, as a playbook would, to write the store."""
-    task = MagicMock()
-    task.args = copy.deepcopy(args)
-    task.check_mode = False
-    task.diff = False
-    task.async_val = 0
-    task.action = 'flash.connect.secret_rotate'
-    action = ActionModule(task=task, connection=MagicMock(), play_context=PlayContext(), loader=loader,
-                          templar=Templar(loader=loader), shared_loader_obj=None)
-    result = action.run(task_vars={})
+    result = run_action(ActionModule, 'flash.connect.secret_rotate', args, loader=loader)
     assert result.get('failed') is not True, result.get('msg')
     return result
 
@@ -345,13 +333,9 @@ def playbook(tmp_path, tasks, extra):
               no_log: true
               register: __created
         ''') + textwrap.indent(textwrap.dedent(tasks), '    '))
-    config = tmp_path / 'ansible.cfg'
-    config.write_text('[defaults]\n')
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, '.collections'), ANSIBLE_NOCOLOR='1',
-               ANSIBLE_CONFIG=str(config), ANSIBLE_HOME=str(tmp_path / '.ansible'),
-               ANSIBLE_LOCALHOST_WARNING='0', ANSIBLE_INVENTORY_UNPARSED_WARNING='0')
+    env = isolated_ansible(tmp_path)
     env.pop('ANSIBLE_VAULT_PASSWORD_FILE', None)
-    command = [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '-v',
+    command = [ANSIBLE_PLAYBOOK, '-v',
                '-i', 'localhost,', '-c', 'local', str(book)] + extra
     return subprocess.run(command, env=env, cwd=str(tmp_path), capture_output=True, text=True, timeout=120, check=False)
 
