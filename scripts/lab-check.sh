@@ -29,8 +29,12 @@ make --no-print-directory lab-destroy >"$out/destroy-0.log" 2>&1 || { tail -n 30
 before="$(lab_objects)"
 log "before: $before"
 
+audit_file="$ROOT/.build/audit-trail.jsonl"   # ansible.cfg's [callback_audit_trail] path
+audit_offset=$(stat -c %s "$audit_file" 2>/dev/null || echo 0)
 make --no-print-directory lab >"$out/lab-1.log" 2>&1 || { tail -n 60 "$out/lab-1.log"; die "make lab failed (log: $out/lab-1.log)"; }
 log "first make lab: $(grep -c 'changed=[1-9]' "$out/lab-1.log") hosts changed"
+# The audit trail of that run names every change it printed, and holds no lab secret (issue 13).
+python3 tests/lab/audit_check.py "$out/lab-1.log" "$audit_file" "$audit_offset" || die "the audit trail of make lab is wrong"
 
 python3 - "$ROOT/.lab" <<'PY'
 import json, os, stat, sys

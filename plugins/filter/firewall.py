@@ -159,6 +159,69 @@ def firewall_allows(address, networks):
     return False
 
 
+def _host_addresses(host, hostvars):
+    """The addresses ``host`` sends from: ``firewall_address`` (one or a list), else ``ansible_host``
+    when it is an IP address, else the default IPv4 and IPv6 addresses of its gathered facts."""
+    hv = hostvars.get(host, {}) if hasattr(hostvars, 'get') else {}
+    explicit = hv.get('firewall_address')
+    if explicit:
+        return [to_text(a) for a in (explicit if isinstance(explicit, (list, tuple)) else [explicit])]
+    found = []
+    try:
+        found.append(str(ipaddress.ip_address(to_text(hv.get('ansible_host', '')).strip())))
+    except ValueError:
+        pass
+    if not found:
+        for fact in ('ansible_default_ipv4', 'ansible_default_ipv6'):
+            address = (hv.get(fact) or {}).get('address')
+            if address:
+                found.append(to_text(address))
+    return found
+
+
+def firewall_declared_allow(declared, hostvars, groups, admin_allowlist=None, var='firewall_declared_ports'):
+    """Turn the ports service roles declare into ``firewall_allow`` rules with source addresses.
+
+    Each declaration (a service role's ``ports`` entry point publishes them as ``<role>_firewall_ports``):
+    ``name``, ``ports``, ``proto`` (default tcp), ``role``, and who reaches it: ``from_groups`` (inventory
+    groups; a group the inventory lacks reaches nothing), ``from_admin`` (the admin allowlist) and
+    ``from_any`` (everywhere). A group's hosts are resolved to their addresses (``firewall_address``,
+    an IP ``ansible_host``, or the default addresses of gathered network facts); a host without one
+    is an error naming it, since a silent gap would cut that host off.
+    """
+    if declared is None:
+        return []
+    if not isinstance(declared, (list, tuple)):
+        raise AnsibleFilterError('firewall_declared_allow: %s must be a list, got %s' % (var, type(declared).__name__))
+    rules = []
+    for index, item in enumerate(declared):
+        if not isinstance(item, dict):
+            raise AnsibleFilterError('%s[%d] must be a mapping' % (var, index))
+        unknown = sorted(set(item) - set(['name', 'ports', 'proto', 'role', 'from_groups', 'from_admin', 'from_any', 'comment']))
+        if unknown:
+            raise AnsibleFilterError('%s[%d] (%s): unknown key(s) %s' % (var, index, item.get('name'), ', '.join(unknown)))
+        sources = []
+        if item.get('from_any'):
+            sources.append('any')
+        if item.get('from_admin'):
+            sources.extend(to_text(a) for a in (admin_allowlist or []))
+        for group in item.get('from_groups') or []:
+            for host in (groups or {}).get(group, []):
+                addresses = _host_addresses(host, hostvars)
+                if not addresses:
+                    raise AnsibleFilterError(
+                        '%s[%d] (%s): host %s of group %s reaches this port but has no known address: set firewall_address '
+                        'for it, give it an IP ansible_host, or let playbooks/firewall.yml gather its network facts'
+                        % (var, index, item.get('name'), host, group))
+                sources.extend(addresses)
+        seen = set()
+        unique = [s for s in sources if not (s in seen or seen.add(s))]
+        comment = item.get('comment') or ('declared by role %s' % item['role'] if item.get('role') else item.get('name'))
+        rules.append(dict(name=item.get('name'), ports=item.get('ports'), proto=item.get('proto', 'tcp'),
+                          **{'from': unique, 'comment': comment}))
+    return rules
+
+
 class FilterModule(object):
     """Firewall filters."""
 
@@ -166,4 +229,5 @@ class FilterModule(object):
         return {
             'firewall_plan': firewall_plan,
             'firewall_allows': firewall_allows,
+            'firewall_declared_allow': firewall_declared_allow,
         }

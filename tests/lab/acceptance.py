@@ -63,6 +63,7 @@ import threading
 import time
 import http.client
 
+import firewall_probe  # tests/lab/firewall_probe.py, beside this script
 import log_search  # tests/lab/log_search.py, beside this script
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -204,7 +205,7 @@ def step_deploy(tag, step, log_name=None):
     return figures, out
 
 
-STEPS = 'deploy,broken,bad-credential,proxy-gate,rollback,same-tag,undo-redis,undo-rabbitmq,rotate,redis,rabbitmq,rotate-later'
+STEPS = 'firewall,deploy,broken,bad-credential,proxy-gate,rollback,same-tag,undo-redis,undo-rabbitmq,rotate,redis,rabbitmq,rotate-later'
 
 
 def main():
@@ -215,6 +216,12 @@ def main():
     steps = parser.parse_args().only.split(',')
     os.makedirs(LOGS, exist_ok=True)
     ep = endpoints() if set(steps) - {'prune'} else None
+
+    if 'firewall' in steps:
+        started = time.monotonic()
+        figures = firewall(ep)
+        figures['step_seconds'] = round(time.monotonic() - started, 1)
+        print(json.dumps({'step': 'firewall', 'ok': True, 'figures': figures}))
 
     if 'deploy' in steps:
         figures, dummy = step_deploy('1.1.0', 'deploy')
@@ -582,6 +589,19 @@ def rabbitmq_node_loss(ep):
           'events accepted outside the reconnect window are missing from %s: %d commands answered 200, the depth grew '
           'by %d, %d lost, more than the %d answered between the loss and the reconnect'
           % (queue, len(accepted), depth_after - depth_before, lost, len(in_window)), figures)
+    return figures
+
+
+def firewall(ep):
+    """Issue 13: every lab host holds the collection's table with input policy drop, and probes from
+    every host and this machine find each port reachable exactly as the policy says."""
+    held = firewall_probe.tables(ep)
+    figures = {'hosts': len(held)}
+    check(all(t.get('input_policy') == 'drop' and t.get('rules', 0) > 0 for t in held.values()), 'firewall',
+          'a host lacks table inet flash with input policy drop: %s' % json.dumps(held), figures)
+    matrix, problems = firewall_probe.check_matrix(ep)
+    figures.update(matrix)
+    check(not problems, 'firewall', '%d probes differ from the policy: %s' % (len(problems), '; '.join(problems[:20])), figures)
     return figures
 
 

@@ -45,6 +45,7 @@ WIRING = {
             'app_endpoints_rabbitmq', 'app_redis_host', 'app_redis_port', 'app_redis_username', 'app_redis_password',
             'app_rabbitmq_url', 'app_jwt_secret', 'app_encryption_key', 'app_session_secret', 'app_webhook_secret',
             'app_encryption_salt', 'app_hash_salt'],
+    'firewall': ['firewall_admin_allowlist'],
     'all': ['rotation_store', 'rotation_store_encrypt', 'rotation_policies', 'operations_lock_path'],
 }
 VAULT_REFERENCE = re.compile(r'\bvault_[a-z0-9_]+\b')
@@ -170,6 +171,15 @@ def test_vault_example_names_every_vault_variable_the_inventory_reads(environmen
             assert ': !unsafe ' in line and '# REPLACE' in line, line
 
 
+def _members(listed, group):
+    """Every host of ``group`` in ``ansible-inventory --list`` output, through its child groups too."""
+    entry = listed.get(group, {})
+    hosts = list(entry.get('hosts', []))
+    for child in entry.get('children', []):
+        hosts.extend(h for h in _members(listed, child) if h not in hosts)
+    return hosts
+
+
 @pytest.mark.parametrize('environment', ENVIRONMENTS)
 def test_inventory_lists_every_group_and_its_wiring(tmp_path, environment):
     path, vault_id = inventory_copy(tmp_path, environment)
@@ -180,7 +190,7 @@ def test_inventory_lists_every_group_and_its_wiring(tmp_path, environment):
     hostvars = listed['_meta']['hostvars']
     missing = []
     for group, names in WIRING.items():
-        hosts = listed['all']['children'] if group == 'all' else listed[group]['hosts']
+        hosts = listed['all']['children'] if group == 'all' else _members(listed, group)
         assert hosts, 'group %s is empty' % group
         for host in (hostvars if group == 'all' else hosts):
             missing.extend('%s: %s' % (host, name) for name in names if name not in hostvars[host])
@@ -202,7 +212,7 @@ def test_validate_play_and_every_role_preflight_pass(tmp_path, environment):
     recap = result.stdout[result.stdout.index('PLAY RECAP'):]
     assert 'failed=0' in recap and 'unreachable=0' in recap
     for play in ('Preflight of common', 'Preflight of redis', 'Preflight of rabbitmq', 'Preflight of proxy',
-                 'Preflight of app_endpoints and app'):
+                 'Preflight of app_endpoints and app', 'Preflight of firewall'):
         assert 'PLAY [%s]' % play in result.stdout
     assert 'skipping: no hosts matched' not in result.stdout
     # The rotation store was made in the copy, encrypted, and holds no secret in clear.

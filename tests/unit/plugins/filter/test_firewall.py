@@ -10,7 +10,9 @@ __metaclass__ = type
 
 import pytest
 
-from ansible_collections.flash.connect.plugins.filter.firewall import firewall_allows, firewall_plan
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.flash.connect.plugins.filter.firewall import firewall_allows, firewall_declared_allow, firewall_plan
 
 
 def plan(allow, admin=None, ssh=22):
@@ -106,3 +108,46 @@ def test_bad_admin_allowlist(admin, fragment):
 ])
 def test_firewall_allows(address, networks, expected):
     assert firewall_allows(address, networks) is expected
+
+
+HOSTVARS = {
+    'app-1': {'ansible_default_ipv4': {'address': '10.0.0.11'}, 'ansible_default_ipv6': {'address': 'fd00::11'}},
+    'app-2': {'ansible_host': '10.0.0.12', 'ansible_default_ipv4': {'address': '172.17.0.2'}},
+    'mon-1': {'firewall_address': ['10.0.9.1', '10.0.9.2']},
+    'redis-1': {'ansible_host': 'redis-1.example.net', 'ansible_default_ipv4': {'address': '10.0.1.1'}},
+}
+GROUPS = {'app': ['app-1', 'app-2'], 'monitoring': ['mon-1'], 'redis': ['redis-1']}
+
+
+def test_declared_groups_resolve_to_their_hosts_addresses():
+    rules = firewall_declared_allow(
+        [{'name': 'redis', 'role': 'redis', 'ports': [6379, 6380], 'from_groups': ['app', 'redis', 'monitoring', 'nope'],
+          'from_admin': True},
+         {'name': 'proxy-https', 'role': 'proxy', 'ports': [443], 'from_any': True}],
+        HOSTVARS, GROUPS, ['192.0.2.0/24'])
+    # An IP ansible_host wins over facts; a hostname ansible_host falls back to the facts; firewall_address
+    # wins over both; a group the inventory lacks reaches nothing.
+    assert rules == [
+        {'name': 'redis', 'ports': [6379, 6380], 'proto': 'tcp', 'comment': 'declared by role redis',
+         'from': ['192.0.2.0/24', '10.0.0.11', 'fd00::11', '10.0.0.12', '10.0.1.1', '10.0.9.1', '10.0.9.2']},
+        {'name': 'proxy-https', 'ports': [443], 'proto': 'tcp', 'comment': 'declared by role proxy', 'from': ['any']}]
+    assert firewall_plan(rules, ['192.0.2.0/24'], 0)['problems'] == []
+
+
+def test_a_source_host_without_address_is_named():
+    with pytest.raises(AnsibleFilterError, match='host app-9 of group app reaches this port but has no known address'):
+        firewall_declared_allow([{'name': 'amqp', 'ports': [5672], 'from_groups': ['app']}], {'app-9': {}}, {'app': ['app-9']})
+
+
+def test_an_unknown_declaration_key_is_refused():
+    with pytest.raises(AnsibleFilterError, match=r'firewall_declared_ports\[0\] \(amqp\): unknown key\(s\) form'):
+        firewall_declared_allow([{'name': 'amqp', 'ports': [5672], 'form': ['app']}], {}, {})
+
+
+def test_two_roles_declaring_one_port_collide():
+    rules = firewall_declared_allow([{'name': 'redis', 'role': 'redis', 'ports': [6379], 'from_groups': ['app']},
+                                     {'name': 'other', 'role': 'other', 'ports': ['6000-6400'], 'from_groups': ['app']}],
+                                    HOSTVARS, GROUPS)
+    problems = firewall_plan(rules, [], 0, var='firewall_declared_ports + firewall_allow')['problems']
+    assert problems == ['firewall_declared_ports + firewall_allow[1] (other): port 6000-6400/tcp collides with rule redis '
+                        '(6379/tcp); one port has one owner']
