@@ -43,8 +43,7 @@ def panels(doc):
     """Every panel, rows' nested panels included."""
     for panel in doc.get('panels', []):
         yield panel
-        for inner in panel.get('panels', []):
-            yield inner
+        yield from panel.get('panels', [])
 
 
 def substitute(expr):

@@ -50,12 +50,10 @@ def walk(node, path=''):
     if isinstance(node, dict):
         for key, value in node.items():
             yield path + '/' + key, key, value
-            for item in walk(value, path + '/' + key):
-                yield item
+            yield from walk(value, path + '/' + key)
     elif isinstance(node, list):
         for index, value in enumerate(node):
-            for item in walk(value, '%s[%d]' % (path, index)):
-                yield item
+            yield from walk(value, '%s[%d]' % (path, index))
 
 
 def test_the_four_dashboards_with_unique_uids_and_titles():
