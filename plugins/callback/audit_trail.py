@@ -179,6 +179,13 @@ class CallbackModule(CallbackBase):
     # -- events ---------------------------------------------------------------------------
     def v2_playbook_on_start(self, playbook):
         self._playbook = os.path.abspath(playbook._file_name)
+        # For the flash.connect.audit_changes lookup (run in the workers, which inherit this
+        # environment): which run this is and where its records are.
+        os.environ["FLASH_AUDIT_RUN_ID"] = self._run_id
+        if self._path:
+            os.environ["FLASH_AUDIT_TRAIL_FILE"] = os.path.abspath(self._path)
+        else:
+            os.environ.pop("FLASH_AUDIT_TRAIL_FILE", None)
 
     def v2_playbook_on_play_start(self, play):
         self._play = play.get_name()

@@ -170,3 +170,29 @@ def test_awx_identity(extra_vars, expected):
 def test_collection_identity_of_this_checkout():
     found = audit_trail.collection_identity(REPO)
     assert found['version'] and found['commit'] and len(found['commit']) == 40
+
+
+SUMMARY_BOOK = '''\
+- name: Changes
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Change alpha only
+      ansible.builtin.command: "true"
+      changed_when: inventory_hostname == 'alpha'
+    - name: What this run changed here, as the summary play reads it
+      ansible.builtin.copy:
+        content: "{{ query('flash.connect.audit_changes', inventory_hostname) | first | to_json }}"
+        dest: "{{ playbook_dir }}/summary-{{ inventory_hostname }}.json"
+        mode: "0600"
+'''
+
+
+def test_the_summary_lookup_reads_this_runs_changes_in_the_workers(tmp_path):
+    # The callback tells the worker processes (where lookups run) its run id and file.
+    done, dummy, records = run(tmp_path, book_text=SUMMARY_BOOK)
+    assert done.returncode == 0, done.stdout + done.stderr
+    alpha = json.loads((tmp_path / 'summary-alpha.json').read_text())
+    beta = json.loads((tmp_path / 'summary-beta.json').read_text())
+    assert alpha['run_id'] == records[0]['run_id'] and alpha['playbook'] == str(tmp_path / 'audited.yml')
+    assert alpha['changed_tasks'] == ['Change alpha only'] and beta['changed_tasks'] == []
