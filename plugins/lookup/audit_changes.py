@@ -16,7 +16,10 @@ description:
     and the file come from the callback, through the environment variables C(FLASH_AUDIT_RUN_ID) and
     C(FLASH_AUDIT_TRAIL_FILE) it sets at the start of the playbook) and returns, per host named, one
     summary - the run id, the playbook, the controller user, and the names of the tasks that changed
-    that host, in order, without repeats.
+    that host, in order, without repeats, B(since the last summary) written to it in this run (a change
+    of the task named C(SUMMARY_TASK), C(Write the summary into the host's journal)), so a run that
+    writes a summary after each part (the firewall, then the deploy at the end of C(site.yml))
+    lists each change once.
   - Used by C(playbooks/audit_summary.yml) to write a summary into each changed host's journal.
   - Without the callback, or with its file disabled, there is nothing to read - every host gets an
     empty C(changed_tasks) - never an error. Values are never in the records, so never in the result.
@@ -58,6 +61,9 @@ import os
 
 from ansible.plugins.lookup import LookupBase
 
+# The task of playbooks/audit_summary.yml: a summary written to a host starts its list afresh.
+SUMMARY_TASK = "Write the summary into the host's journal"
+
 
 def read_changes(path, run_id, hosts):
     """Summaries of ``run_id`` in the JSON Lines file ``path`` for each of ``hosts``."""
@@ -78,7 +84,9 @@ def read_changes(path, run_id, hosts):
                 start = record
             elif record.get('event') == 'task_changed' and record.get('host') in summaries:
                 tasks = summaries[record['host']]['changed_tasks']
-                if record.get('task') not in tasks:
+                if record.get('task') == SUMMARY_TASK:
+                    del tasks[:]
+                elif record.get('task') not in tasks:
                     tasks.append(record.get('task'))
     for summary in summaries.values():
         summary['playbook'] = start.get('playbook', '')

@@ -9,17 +9,20 @@ Usage: audit_check.py PLAYBOOK_LOG AUDIT_FILE OFFSET
 The changed (task, host) pairs are read from the playbook's own output (the default callback's
 "changed: [host]" lines under each TASK / RUNNING HANDLER header) and must equal the
 ``task_changed`` records the callback appended to AUDIT_FILE after byte OFFSET, all of one run
-whose ``run_end`` says ok. Every secret the lab generated (.lab/secrets/*, and every value of the
+whose ``run_end`` says ok; each changed host's journal must hold that run's summaries
+(playbooks/audit_summary.yml) naming the same tasks. Every secret the lab generated (.lab/secrets/*, and every value of the
 rotation store) is then looked for in those records.
 """
 
 import json
 import os
 import re
+import subprocess
 import sys
 
 import yaml
 
+SUMMARY_TASK = "Write the summary into the host's journal"   # playbooks/audit_summary.yml
 HEADER = re.compile(r'^(?:TASK|RUNNING HANDLER) \[(?P<task>.*)\] \*+$')
 CHANGED = re.compile(r'^changed: \[(?P<host>[^\]\s]+)(?: -> [^\]]+)?\]')
 
@@ -87,12 +90,35 @@ def main(log_path, audit_path, offset):
         problems.append('%d changed tasks have no record, e.g. %s' % (len(missing), missing[:5]))
     if extra:
         problems.append('%d records name a change the run did not print, e.g. %s' % (len(extra), extra[:5]))
+    # Each changed host's journal holds the run's summaries (playbooks/audit_summary.yml), which
+    # together name every task that changed the host - and only those.
+    run_id = runs[0] if runs else None
+    journals = 0
+    for host in sorted(set(h for dummy, h in expected) - {'localhost'}):
+        out = subprocess.run(['docker', 'exec', host, 'journalctl', '-t', 'flash-audit', '-o', 'cat', '--no-pager'],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=60,
+                             check=False).stdout
+        summaries = []
+        for line in out.splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if record.get('event') == 'run_summary' and record.get('run_id') == run_id:
+                summaries.append(record)
+        named = set(t for record in summaries for t in record.get('changed_tasks', []))
+        wanted = set(t for t, h in expected if h == host and t.split(' : ')[-1] != SUMMARY_TASK and t != SUMMARY_TASK)
+        journals += bool(summaries)
+        if named != wanted:
+            problems.append('%s: the journal summaries of the run name %d tasks, the run changed %d there (missing %s, extra %s)'
+                            % (host, len(named), len(wanted), sorted(wanted - named)[:3], sorted(named - wanted)[:3]))
     secrets = lab_secrets(state)
     text = '\n'.join(json.dumps(r) for r in records)
     leaked = sorted(s for s in secrets if s in text or json.dumps(s)[1:-1] in text)
     if leaked:
         problems.append('%d lab secrets appear in the audit records' % len(leaked))
     print(json.dumps({'audit_records': len(records), 'changed_pairs': len(expected), 'recorded_pairs': len(recorded),
+                      'host_journals_with_summary': journals,
                       'secrets_searched': len(secrets), 'hosts_changed': len(set(h for dummy, h in expected))}))
     for problem in problems:
         print('audit trail: ' + problem)

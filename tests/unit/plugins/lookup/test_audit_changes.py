@@ -50,3 +50,12 @@ def test_without_the_callback_nothing_is_read(tmp_path, monkeypatch):
     assert LookupModule().run(['h2'], variables={})[0]['changed_tasks'] == ['proxy : Reload']
     monkeypatch.delenv('FLASH_AUDIT_RUN_ID')
     assert LookupModule().run(['h2'], variables={})[0]['changed_tasks'] == []
+
+
+def test_a_summary_written_starts_the_hosts_list_afresh(tmp_path):
+    path = tmp_path / 'audit.jsonl'
+    _write(path, RECORDS + [
+        {'event': 'task_changed', 'run_id': 'r1', 'host': 'h1', 'task': "Write the summary into the host's journal"},
+        {'event': 'task_changed', 'run_id': 'r1', 'host': 'h1', 'task': 'app : Start the colour'}])
+    h1, h2 = read_changes(str(path), 'r1', ['h1', 'h2'])
+    assert h1['changed_tasks'] == ['app : Start the colour'] and h2['changed_tasks'] == ['proxy : Reload']
