@@ -5,9 +5,11 @@
 """The plan's retention, computed from the snapshot list alone (not from restic's code).
 
 stdin: `restic snapshots --json` of one host. stdout: the ids the plan keeps, one a line.
-The plan: the newest snapshot of each hour for 24 hours, of each day for 7 days, of each ISO
-week for 1 month, all counted back from the newest snapshot (restic's reference for
---keep-within-*, so that a stopped backup never empties the repository).
+The plan, for the full snapshots (tag flash): the newest snapshot of each hour for 24 hours, of
+each day for 7 days, of each ISO week for 1 month, all counted back from the newest of them
+(restic's reference for --keep-within-*, so that a stopped backup never empties the repository).
+The frequent snapshots (tag frequent, the RPO's) apart: every one within N hours of the newest
+of them. Snapshots with neither tag are kept (not the role's).
 """
 import datetime
 import json
@@ -27,8 +29,20 @@ def months_back(t, months):
     return t.replace(year=y, month=m + 1, day=1) + datetime.timedelta(days=t.day - 1)
 
 
-def expected(snapshots, hours=24, days=7, months=1):
+def expected(snapshots, hours=24, days=7, months=1, frequent_hours=2):
+    full = [s for s in snapshots if 'flash' in (s.get('tags') or [])]
+    frequent = [(parse(s['time']), s['id']) for s in snapshots if 'frequent' in (s.get('tags') or [])]
+    keep = set(s['id'] for s in snapshots if not {'flash', 'frequent'} & set(s.get('tags') or []))
+    if frequent:
+        newest = max(t for t, _sid in frequent)
+        keep.update(sid for t, sid in frequent if t > newest - datetime.timedelta(hours=frequent_hours))
+    return sorted(keep | plan(full, hours, days, months))
+
+
+def plan(snapshots, hours, days, months):
     snaps = [(parse(s['time']), s['id']) for s in snapshots]
+    if not snaps:
+        return set()
     newest = max(t for t, _sid in snaps)
     rules = [
         (newest - datetime.timedelta(hours=hours), lambda t: (t.year, t.month, t.day, t.hour)),
@@ -42,8 +56,8 @@ def expected(snapshots, hours=24, days=7, months=1):
             if t > cutoff and (bucket(t) not in newest_of or t > newest_of[bucket(t)][0]):
                 newest_of[bucket(t)] = (t, sid)
         keep.update(sid for _t, sid in newest_of.values())
-    return sorted(keep)
+    return keep
 
 
 if __name__ == '__main__':
-    print('\n'.join(expected(json.load(sys.stdin), *map(int, sys.argv[1:4]))))
+    print('\n'.join(expected(json.load(sys.stdin), *map(int, sys.argv[1:5]))))

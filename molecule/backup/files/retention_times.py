@@ -4,7 +4,9 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Fabricated snapshot times over 40 days before now, with gaps (days and hours without any
 snapshot, days with two), so that count-based flags (--keep-daily 7, --keep-hourly 24) would keep
-a different set than the plan. Prints `TAG|YYYY-MM-DD HH:MM:SS` lines (UTC)."""
+a different set than the plan; and frequent snapshots every 7 minutes over the last 3 hours, some
+of them the newest of their hour (so a policy that mixed them with the others would drop hourly
+snapshots). Prints `TAG|YYYY-MM-DD HH:MM:SS` lines (UTC)."""
 import datetime
 
 now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
@@ -21,5 +23,7 @@ for d in range(2, 41):
     lines.append(('daily', day + datetime.timedelta(hours=13, minutes=13)))
     if d % 6 == 0:
         lines.append(('hourly', day + datetime.timedelta(hours=1, minutes=13)))
+for k in range(26):
+    lines.append(('frequent', now - datetime.timedelta(minutes=3 + 7 * k, seconds=11)))
 for tag, t in lines:
     print('%s|%s' % (tag, t.strftime('%Y-%m-%d %H:%M:%S')))

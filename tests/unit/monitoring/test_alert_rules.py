@@ -43,6 +43,7 @@ BOUNDARIES = [
     ('data', 'count5m > 3', 'data', '4', '2'),
     ('data', 'queue_messages) > 100', 'data', '101', '99'),
     ('data', 'queue_messages) > 500', 'data', '501', '499'),
+    ('data', '"frequent"}) > 420', 'backup', '481', '419'),
     ('slo', 'avg1h < 0.995', 'availability', '0.997', '0.991'),
     ('slo', 'avg1h < 0.99', 'availability', '0.992', '0.987'),
     ('slo', '> 14.4 * 0.001', 'burn', '16', '12.5'),
