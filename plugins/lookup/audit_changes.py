@@ -31,6 +31,18 @@ options:
     type: list
     elements: str
     required: true
+  file:
+    description: The audit trail file; by default the running callback's (C(FLASH_AUDIT_TRAIL_FILE)).
+    type: path
+  run_id:
+    description: The run; by default the running playbook's (C(FLASH_AUDIT_RUN_ID)).
+    type: str
+  since_last_summary:
+    description:
+      - List only the changes after the last summary written to the host in the run (what the next
+        summary must name); C(false) lists every change of the run, the summaries' own tasks left out.
+    type: bool
+    default: true
 '''
 
 EXAMPLES = r'''
@@ -49,23 +61,36 @@ _list:
   type: list
   elements: dict
   contains:
-    host: {description: The host., type: str}
-    run_id: {description: The run (the audit records' C(run_id)); empty without the callback., type: str}
-    playbook: {description: The playbook of the run, from its C(run_start) record., type: str}
-    user: {description: Who ran it on the controller, from its C(run_start) record., type: str}
-    changed_tasks: {description: Names of the tasks that changed the host so far, in order., type: list, elements: str}
+    host:
+      description: The host.
+      type: str
+    run_id:
+      description: The run (the audit records' C(run_id)); empty without the callback.
+      type: str
+    playbook:
+      description: The playbook of the run, from its C(run_start) record.
+      type: str
+    user:
+      description: Who ran it on the controller, from its C(run_start) record.
+      type: str
+    changed_tasks:
+      description: Names of the tasks that changed the host since the last summary of the run, in order.
+      type: list
+      elements: str
 '''
 
 import json
 import os
 
+from ansible.errors import AnsibleLookupError
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.lookup import LookupBase
 
 # The task of playbooks/audit_summary.yml: a summary written to a host starts its list afresh.
 SUMMARY_TASK = "Write the summary into the host's journal"
 
 
-def read_changes(path, run_id, hosts):
+def read_changes(path, run_id, hosts, since_last_summary=True):
     """Summaries of ``run_id`` in the JSON Lines file ``path`` for each of ``hosts``."""
     summaries = dict((h, {'host': h, 'run_id': run_id or '', 'playbook': '', 'user': '', 'changed_tasks': []})
                      for h in hosts)
@@ -85,7 +110,8 @@ def read_changes(path, run_id, hosts):
             elif record.get('event') == 'task_changed' and record.get('host') in summaries:
                 tasks = summaries[record['host']]['changed_tasks']
                 if record.get('task') == SUMMARY_TASK:
-                    del tasks[:]
+                    if since_last_summary:
+                        del tasks[:]
                 elif record.get('task') not in tasks:
                     tasks.append(record.get('task'))
     for summary in summaries.values():
@@ -97,6 +123,10 @@ def read_changes(path, run_id, hosts):
 class LookupModule(LookupBase):
 
     def run(self, terms, variables=None, **kwargs):
-        self.set_options(var_options=variables, direct=kwargs)
-        return read_changes(os.environ.get('FLASH_AUDIT_TRAIL_FILE'), os.environ.get('FLASH_AUDIT_RUN_ID'),
-                            [str(t) for t in terms])
+        unknown = sorted(set(kwargs) - set(['file', 'run_id', 'since_last_summary']))
+        if unknown:
+            raise AnsibleLookupError('audit_changes: unknown option(s) %s (known: file, run_id, since_last_summary)'
+                                     % ', '.join(unknown))
+        return read_changes(kwargs.get('file') or os.environ.get('FLASH_AUDIT_TRAIL_FILE'),
+                            kwargs.get('run_id') or os.environ.get('FLASH_AUDIT_RUN_ID'), [str(t) for t in terms],
+                            since_last_summary=boolean(kwargs.get('since_last_summary', True), strict=True))

@@ -13,6 +13,12 @@ import json
 from ansible_collections.flash.connect.plugins.lookup.audit_changes import LookupModule, read_changes
 
 
+def _lookup():
+    plugin = LookupModule()
+    plugin._load_name = 'flash.connect.audit_changes'
+    return plugin
+
+
 def _write(path, records):
     path.write_text(''.join(json.dumps(r) + '\n' for r in records) + 'not json\n')
 
@@ -47,9 +53,9 @@ def test_without_the_callback_nothing_is_read(tmp_path, monkeypatch):
     # The lookup takes the run and the file from the environment the callback sets.
     monkeypatch.setenv('FLASH_AUDIT_TRAIL_FILE', str(path))
     monkeypatch.setenv('FLASH_AUDIT_RUN_ID', 'r1')
-    assert LookupModule().run(['h2'], variables={})[0]['changed_tasks'] == ['proxy : Reload']
+    assert _lookup().run(['h2'], variables={})[0]['changed_tasks'] == ['proxy : Reload']
     monkeypatch.delenv('FLASH_AUDIT_RUN_ID')
-    assert LookupModule().run(['h2'], variables={})[0]['changed_tasks'] == []
+    assert _lookup().run(['h2'], variables={})[0]['changed_tasks'] == []
 
 
 def test_a_summary_written_starts_the_hosts_list_afresh(tmp_path):
@@ -59,3 +65,16 @@ def test_a_summary_written_starts_the_hosts_list_afresh(tmp_path):
         {'event': 'task_changed', 'run_id': 'r1', 'host': 'h1', 'task': 'app : Start the colour'}])
     h1, h2 = read_changes(str(path), 'r1', ['h1', 'h2'])
     assert h1['changed_tasks'] == ['app : Start the colour'] and h2['changed_tasks'] == ['proxy : Reload']
+    # The whole run, as a reader checks the summaries against it.
+    assert _lookup().run(['h1'], variables={}, file=str(path), run_id='r1', since_last_summary=False)[0]['changed_tasks'] \
+        == ['redis : Write the config', 'redis : Restart', 'app : Start the colour']
+
+
+def test_a_named_file_and_run_override_the_environment(tmp_path, monkeypatch):
+    path = tmp_path / 'audit.jsonl'
+    _write(path, RECORDS)
+    monkeypatch.setenv('FLASH_AUDIT_TRAIL_FILE', str(tmp_path / 'other.jsonl'))
+    monkeypatch.setenv('FLASH_AUDIT_RUN_ID', 'old')
+    lookup = _lookup()
+    assert lookup.run(['h1'], variables={}, file=str(path), run_id='r1')[0]['changed_tasks'] == \
+        ['redis : Write the config', 'redis : Restart']
