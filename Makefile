@@ -21,6 +21,8 @@ export ANSIBLE_COLLECTIONS_PATH := $(ROOT)/.collections
 export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 export PLATFORM_IMAGE ?= flash-connect/platform:bookworm
 export STAGE_LOG := $(ROOT)/.build/stages.tsv
+# The lab's targets run Ansible with Mitogen's strategy (FLASH_LAB_EXECUTOR=ansible: without).
+LAB_ENV    := . $(ROOT)/scripts/lab-executor.sh &&
 
 .PHONY: print-scenarios lab-check help preflight venv engine image link lint yamllint ansible-lint units sanity \
         collection molecule molecule-all test lab lab-destroy lab-deploy lab-rollback lab-rotate app-image clean lock
@@ -83,21 +85,21 @@ test: ## every gate and every scenario (what CI runs); prints each stage's durat
 	@scripts/test.sh
 
 lab: preflight venv app-image link ## the whole stack on local containers; writes .lab/endpoints.json
-	ansible-playbook -i inventories/lab playbooks/lab.yml
+	$(LAB_ENV) ansible-playbook -i inventories/lab playbooks/lab.yml
 
 TAG ?=
 lab-deploy: venv link ## blue/green deploy of TAG (e.g. make lab-deploy TAG=1.1.0) to the lab
 	@[ -n "$(TAG)" ] || { echo "make lab-deploy: give the release, e.g. TAG=1.1.0" >&2; exit 2; }
-	ansible-playbook -i inventories/lab playbooks/deploy.yml -e app_image_tag=$(TAG)
+	$(LAB_ENV) ansible-playbook -i inventories/lab playbooks/deploy.yml -e app_image_tag=$(TAG)
 
 lab-rollback: venv link ## back to the previous release in the lab
-	ansible-playbook -i inventories/lab playbooks/rollback.yml
+	$(LAB_ENV) ansible-playbook -i inventories/lab playbooks/rollback.yml
 
 lab-rotate: venv link ## rotate every secret of the lab now, without downtime
-	ansible-playbook -i inventories/lab playbooks/rotate_secrets.yml -e rotate_secrets_force=true
+	$(LAB_ENV) ansible-playbook -i inventories/lab playbooks/rotate_secrets.yml -e rotate_secrets_force=true
 
 lab-destroy: venv link ## remove every container, network and volume the lab made
-	ansible-playbook -i inventories/lab playbooks/lab_destroy.yml
+	$(LAB_ENV) ansible-playbook -i inventories/lab playbooks/lab_destroy.yml
 
 lab-check: preflight venv app-image link ## make lab twice (changed=0 the second time), then lab-destroy leaving nothing
 	scripts/lab-check.sh

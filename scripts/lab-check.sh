@@ -10,6 +10,10 @@ SCRIPT_NAME=lab-check
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 out="$ROOT/.build/lab-check"; mkdir -p "$out"
+# Every ansible-playbook below (and those tests/lab/acceptance.py runs) uses the lab's executor.
+# shellcheck source=scripts/lab-executor.sh
+. "$ROOT/scripts/lab-executor.sh"
+log "executor: ${ANSIBLE_STRATEGY:-linear} (FLASH_LAB_EXECUTOR=${FLASH_LAB_EXECUTOR:-mitogen})"
 
 lab_objects() {
   printf 'containers=%s networks=%s\n' \
