@@ -146,6 +146,13 @@ if grep -E '^[A-Za-z0-9_.-]+ +: ok=.*(changed|failed)=[1-9]' "$out/check-diff.lo
   die "site.yml --check --diff on the converged lab predicts a change or fails (see above; log: $out/check-diff.log)"
 fi
 log "site.yml --check --diff: changed=0 failed=0 on every host"
+# Every other playbook an operator runs on the lab previews too (issue 15.2): no change
+# predicted on the converged lab, and rollback.yml's switch predicted but not made.
+python3 tests/lab/check_playbooks.py | tee "$out/check-playbooks.jsonl" || die "a playbook's --check --diff is wrong (logs: $out/check-*.log)"
+# The operator's preview of a change (issue 15): two variables changed in the lab's vars,
+# `site.yml --check --diff` shows both and changes nothing, the real run changes exactly what it
+# showed, and the lab's own vars bring it back (tests/lab/preview_check.py).
+python3 tests/lab/preview_check.py | tee "$out/preview.jsonl" || die "the preview of a variable change is wrong (logs: $out/preview-*.log)"
 
 # The app's acceptance in the running lab (issue 6): deploys under load, a broken release, a
 # failing proxy gate, a rollback, a Redis master and a RabbitMQ node lost.

@@ -1,0 +1,100 @@
+# Copyright (c) 2026, Flash Connect infrastructure team
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Issue 15.2: every playbook an operator runs on the lab previews under `--check --diff`.
+
+On the converged lab (the inventory's pinned release live), each playbook below runs with
+`--check --diff`. A converging playbook must fail nothing and predict no change on any lab host.
+`rollback.yml` must fail nothing and predict the switch it would make (a rollback always changes
+something), and make none: the colour serving through the proxy is the same before and after.
+
+Playbooks that do not apply to the lab's inventory are named in SKIPPED with the reason.
+Run by scripts/lab-check.sh from the checkout, with the lab's executor in the environment.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+import re
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
+LOGS = os.path.join(ROOT, '.build', 'lab-check')
+# site.yml itself is checked by lab-check before this script; these are the others.
+NO_CHANGE = ['common.yml', 'firewall.yml', 'redis.yml', 'rabbitmq.yml', 'proxy.yml', 'app.yml', 'deploy.yml',
+             'rotate_secrets.yml']
+SKIPPED = {
+    'audit.yml': 'the lab does not run the audit role (molecule/audit checks its --check --diff)',
+    'backup.yml': 'the lab has no backup repository (molecule/backup)',
+    'restore.yml': 'the lab has no backup repository (molecule/backup)',
+    'monitoring.yml': 'the lab has no monitoring host (molecule/monitoring)',
+    'rabbitmq_cookie_change.yml': 'needs a new cookie; it refuses without one (molecule/rabbitmq)',
+    'lab.yml': 'creates the lab hosts; its converge part is site.yml',
+    'lab_destroy.yml': 'destroys the lab',
+}
+RECAP = re.compile(r'^(?P<host>[A-Za-z0-9_.-]+)\s+: ok=\d+\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)'
+                   r'\s+failed=(?P<failed>\d+)')
+
+
+def recap(text):
+    return {m.group('host'): {k: int(m.group(k)) for k in ('changed', 'unreachable', 'failed')}
+            for m in map(RECAP.match, text.splitlines()) if m}
+
+
+def check(playbook):
+    cmd = ['ansible-playbook', '-i', 'inventories/lab', 'playbooks/' + playbook, '--check', '--diff']
+    start = time.monotonic()
+    proc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, check=False)
+    log = os.path.join(LOGS, 'check-%s.log' % playbook.replace('.yml', ''))
+    with open(log, 'w') as handle:
+        handle.write(proc.stdout)
+    hosts = recap(proc.stdout)
+    bad = sorted(h for h, f in hosts.items() if f['failed'] or f['unreachable'])
+    if proc.returncode != 0 or bad or not hosts:
+        sys.exit('%s --check --diff: exit %d, failed or unreachable: %s (log: %s)' % (playbook, proc.returncode, bad or 'none', log))
+    return hosts, time.monotonic() - start, log
+
+
+def serving_colour(ep):
+    ctx = ssl.create_default_context(cafile=ep['proxy']['ca_file'])
+    resp = urllib.request.urlopen(ep['proxy']['https_url'].rstrip('/') + '/health', context=ctx, timeout=10)
+    return resp.getheader('X-Flash-Colour')
+
+
+def main():
+    ep = json.load(open(os.path.join(ROOT, '.lab', 'endpoints.json')))
+    listed = set(NO_CHANGE) | set(SKIPPED) | {'site.yml', 'rollback.yml'}
+    present = {f for f in os.listdir(os.path.join(ROOT, 'playbooks')) if f.endswith('.yml')}
+    # A playbook that imports only (secrets, validate_inventory, audit_summary, lab_endpoints) runs
+    # inside site.yml or lab.yml; every other new playbook must be listed here with its verdict.
+    imported_only = {'secrets.yml', 'validate_inventory.yml', 'audit_summary.yml', 'lab_endpoints.yml'}
+    unlisted = sorted(present - listed - imported_only)
+    if unlisted:
+        sys.exit('check_playbooks: playbooks with no --check --diff verdict: %s (add them to NO_CHANGE or SKIPPED)' % unlisted)
+    seconds = {}
+    for playbook in NO_CHANGE:
+        hosts, secs, log = check(playbook)
+        changed = sorted('%s changed=%d' % (h, f['changed']) for h, f in hosts.items() if f['changed'] and h != 'localhost')
+        if changed:
+            sys.exit('%s --check --diff on the converged lab predicts a change: %s (log: %s)' % (playbook, changed, log))
+        seconds[playbook] = round(secs, 1)
+    before = serving_colour(ep)
+    hosts, secs, log = check('rollback.yml')
+    seconds['rollback.yml'] = round(secs, 1)
+    if not any(f['changed'] for h, f in hosts.items() if h != 'localhost'):
+        sys.exit('rollback.yml --check --diff predicts no change (a rollback switches colour) (log: %s)' % log)
+    after = serving_colour(ep)
+    if not before or after != before:
+        sys.exit('rollback.yml --check changed what serves: colour %s before, %s after' % (before, after))
+    print(json.dumps({'step': 'check-playbooks', 'ok': True, 'seconds': seconds, 'serving_colour': before,
+                      'skipped': sorted(SKIPPED)}), flush=True)
+
+
+if __name__ == '__main__':
+    main()
