@@ -39,3 +39,10 @@ def test_changed_pairs_name_each_host_and_task_once():
 
 def test_a_failed_host_in_the_recap_is_reported():
     assert preview_check.failures(OUTPUT) == ['lab-redis-1 failed=1 unreachable=0']
+
+
+def test_the_journal_summaries_are_compared_apart():
+    pairs = {('lab-redis-1', 'flash.connect.redis : Set it'), ('lab-redis-1', preview_check.SUMMARY),
+             ('lab-proxy-1', preview_check.SUMMARY)}
+    assert preview_check.split_summaries(pairs) == ({('lab-redis-1', 'flash.connect.redis : Set it')},
+                                                    {'lab-redis-1', 'lab-proxy-1'})
