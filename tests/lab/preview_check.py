@@ -28,6 +28,12 @@ import shutil
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import audit_check  # noqa: E402  (tests/lab/audit_check.py: the same reading of a run's changes)
+
+# The audit summary written into each changed host's journal (playbooks/audit_summary.yml) records
+# a real run's changes; check mode skips it, so it is compared apart: one per changed host.
+SUMMARY = audit_check.SUMMARY_TASK
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 # The preview source must sit two levels under the checkout: the lab's lab_state_dir is
 # "{{ inventory_dir }}/../../.lab" for the hosts it defines.
@@ -35,26 +41,12 @@ PREVIEW = os.path.join(ROOT, '.build', 'lab-preview')
 LOGS = os.path.join(ROOT, '.build', 'lab-check')
 OLD_DOWN_AFTER, NEW_DOWN_AFTER = 5000, 6000
 OLD_LIMIT, NEW_LIMIT = {'rate': '20r/s', 'burst': 40}, {'rate': '30r/s', 'burst': 60}
-# The audit summary written into each changed host's journal (playbooks/audit_summary.yml) records
-# a real run's changes; check mode skips it, so it is compared apart: one per changed host.
-SUMMARY = "Write the summary into the host's journal"
-TASK = re.compile(r'^(?:TASK|RUNNING HANDLER) \[(?P<name>.*)\] \*+$')
-CHANGED = re.compile(r'^changed: \[(?P<host>[^\]]+)\]')
 RECAP = re.compile(r'^(?P<host>[A-Za-z0-9_.-]+)\s+: ok=\d+\s+changed=\d+\s+unreachable=(?P<unreachable>\d+)\s+failed=(?P<failed>\d+)')
 
 
 def changed_pairs(text):
     """{(host, task)} of every changed task and handler in default-callback output."""
-    pairs, task = set(), None
-    for line in text.splitlines():
-        match = TASK.match(line)
-        if match:
-            task = match.group('name')
-            continue
-        match = CHANGED.match(line)
-        if match and task:
-            pairs.add((match.group('host'), task))
-    return pairs
+    return {(host, task) for task, host in audit_check.changed_in_log(text)}
 
 
 def split_summaries(pairs):
