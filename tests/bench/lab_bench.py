@@ -127,8 +127,8 @@ def report(ctx, builds, reruns, targets):
         names = sorted({role for per in ctx['roles'].values() for role in per},
                        key=lambda r: -max(statistics.median(ctx['roles'][e].get(r, [0.0])) for e in ctx['roles']))
         for role in names:
-            lines.append('| %s | %s |' % (role, ' | '.join('%.1f' % statistics.median(ctx['roles'][e].get(role, [0.0]))
-                                                          for e in sorted(ctx['roles']))))
+            cells = ['%.1f' % statistics.median(ctx['roles'][e].get(role, [0.0])) for e in sorted(ctx['roles'])]
+            lines.append('| %s | %s |' % (role, ' | '.join(cells)))
     result = verdict(targets)
     lines += [''] + result['lines'] + [
         '', 'Medians of runs made in the same invocation, reruns of the two executors interleaved; the',
