@@ -4,8 +4,10 @@
 
 On the converged lab (the inventory's pinned release live), each playbook below runs with
 `--check --diff`. A converging playbook must fail nothing and predict no change on any lab host.
-`rollback.yml` must fail nothing and predict the switch it would make (a rollback always changes
-something), and make none: the colour serving through the proxy is the same before and after.
+`rollback.yml` must fail nothing and predict what its plan says: a switch to the other colour
+when the previous release differs from the live one, no change when it is the same release (the
+lab check's deploys end with both on the pinned release: the plan is then "in-place" and nothing
+moves); either way it makes no change: the colour serving through the proxy is the same after.
 
 Playbooks that do not apply to the lab's inventory are named in SKIPPED with the reason.
 Run by scripts/lab-check.sh from the checkout, with the lab's executor in the environment.
@@ -38,6 +40,8 @@ SKIPPED = {
     'lab.yml': 'creates the lab hosts; its converge part is site.yml',
     'lab_destroy.yml': 'destroys the lab',
 }
+# deploy.yml's "Show the plan": "<image>:<tag> -> <colour> (<mode>[, configuration changed]; live: ...)".
+PLAN = re.compile(r"-> (?P<target>\w+) \((?P<mode>[a-z-]+)(?P<config>, configuration changed)?; live: ")
 RECAP = re.compile(r'^(?P<host>[A-Za-z0-9_.-]+)\s+: ok=\d+\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)'
                    r'\s+failed=(?P<failed>\d+)')
 
@@ -45,6 +49,12 @@ RECAP = re.compile(r'^(?P<host>[A-Za-z0-9_.-]+)\s+: ok=\d+\s+changed=(?P<changed
 def recap(text):
     return {m.group('host'): {k: int(m.group(k)) for k in ('changed', 'unreachable', 'failed')}
             for m in map(RECAP.match, text.splitlines()) if m}
+
+
+def plan(text):
+    """(mode, configuration changed) from the plan deploy.yml shows, or None when it showed none."""
+    match = PLAN.search(text)
+    return (match.group('mode'), bool(match.group('config'))) if match else None
 
 
 def check(playbook):
@@ -87,12 +97,20 @@ def main():
     before = serving_colour(ep)
     hosts, secs, log = check('rollback.yml')
     seconds['rollback.yml'] = round(secs, 1)
-    if not any(f['changed'] for h, f in hosts.items() if h != 'localhost'):
-        sys.exit('rollback.yml --check --diff predicts no change (a rollback switches colour) (log: %s)' % log)
+    with open(log) as handle:
+        shown = plan(handle.read())
+    predicted = any(f['changed'] for h, f in hosts.items() if h != 'localhost')
+    if shown is None:
+        sys.exit('rollback.yml --check --diff showed no plan (log: %s)' % log)
+    if shown == ('in-place', False) and predicted:
+        sys.exit('rollback.yml --check --diff: the plan is in-place with the same configuration, yet it predicts a change (log: %s)' % log)
+    if shown[0] == 'switch' and not predicted:
+        sys.exit('rollback.yml --check --diff: the plan is a switch, yet it predicts no change (log: %s)' % log)
     after = serving_colour(ep)
     if not before or after != before:
         sys.exit('rollback.yml --check changed what serves: colour %s before, %s after' % (before, after))
     print(json.dumps({'step': 'check-playbooks', 'ok': True, 'seconds': seconds, 'serving_colour': before,
+                      'rollback_plan': shown[0], 'rollback_predicted_change': predicted,
                       'skipped': sorted(SKIPPED)}), flush=True)
 
 

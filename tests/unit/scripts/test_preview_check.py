@@ -46,3 +46,12 @@ def test_the_journal_summaries_are_compared_apart():
              ('lab-proxy-1', preview_check.SUMMARY)}
     assert preview_check.split_summaries(pairs) == ({('lab-redis-1', 'flash.connect.redis : Set it')},
                                                     {'lab-redis-1', 'lab-proxy-1'})
+
+
+def test_the_rollback_plan_is_read_from_deploy_yml_output():
+    from ansible_collections.flash.connect.tests.lab import check_playbooks
+    assert check_playbooks.plan("msg: 'flash-connect/reference-app:1.0.0 -> green (in-place; live: green running 1.0.0)'") \
+        == ('in-place', False)
+    assert check_playbooks.plan("msg: 'app:1.1.0 -> blue (switch, configuration changed; live: green running 1.0.0)'") \
+        == ('switch', True)
+    assert check_playbooks.plan('no plan here') is None
