@@ -173,7 +173,8 @@ log "make lab after the failovers: changed=0 on every host (endpoints.json rewri
 python3 tests/lab/acceptance.py --only no-redeploy | tee -a "$out/acceptance.jsonl" || die "the app was redeployed after the Redis failover"
 # Every other playbook an operator runs on the lab previews too (issue 15.2), here where the
 # release record has a previous release: no change predicted on the converged lab, and
-# rollback.yml's switch predicted but not made.
+# rollback.yml predicting what its plan shows (here in-place: the previous release is the live
+# one) and changing nothing.
 python3 tests/lab/check_playbooks.py | tee "$out/check-playbooks.jsonl" || die "a playbook's --check --diff is wrong (logs: $out/check-*.log)"
 
 volumes="$(lab_volumes)"
