@@ -45,12 +45,16 @@ wait_for() {
   return 1
 }
 
-stop_daemons() {
-  pkill -x dockerd 2>/dev/null || true
-  wait_for 20 bash -c '! pgrep -x dockerd' || pkill -9 -x dockerd 2>/dev/null || true
-  pkill -x containerd 2>/dev/null || true
-  wait_for 20 bash -c '! pgrep -x containerd' || pkill -9 -x containerd 2>/dev/null || true
-  rm -f /var/run/docker.pid "$CONTAINERD_SOCK"
+STARTED_PIDS=()
+
+stop_started() {
+  # Only what this run started: never a daemon by name (another engine's, or a test's).
+  local pid
+  for pid in "${STARTED_PIDS[@]}"; do
+    kill "$pid" 2>/dev/null || true
+    wait_for 20 bash -c "! kill -0 $pid" || kill -9 "$pid" 2>/dev/null || true
+  done
+  STARTED_PIDS=()
 }
 
 start_daemons() {
@@ -60,6 +64,7 @@ start_daemons() {
   if ! ctr --connect-timeout 2s --address "$CONTAINERD_SOCK" version >/dev/null 2>&1; then
     log "starting containerd as a daemon (log: $CONTAINERD_LOG)"
     setsid containerd >>"$CONTAINERD_LOG" 2>&1 </dev/null &
+    STARTED_PIDS+=("$!")
     if ! wait_for "$DOCKER_WAIT" ctr --connect-timeout 2s --address "$CONTAINERD_SOCK" version; then
       tail -n 20 "$CONTAINERD_LOG" >&2 2>/dev/null || true
       log "containerd did not answer on $CONTAINERD_SOCK within ${DOCKER_WAIT}s (its last lines are above)"
@@ -69,6 +74,7 @@ start_daemons() {
   log "starting dockerd as a daemon (log: $DOCKERD_LOG)"
   # setsid: the engine must outlive the make job that started it.
   setsid dockerd --containerd="$CONTAINERD_SOCK" >>"$DOCKERD_LOG" 2>&1 </dev/null &
+  STARTED_PIDS+=("$!")
   if ! wait_for "$DOCKER_WAIT" docker info; then
     tail -n 20 "$DOCKERD_LOG" >&2 2>/dev/null || true
     log "dockerd did not answer within ${DOCKER_WAIT}s (its last lines are above)"
@@ -76,13 +82,16 @@ start_daemons() {
   fi
 }
 
+if ! docker info >/dev/null 2>&1 && pgrep -x dockerd >/dev/null 2>&1; then
+  # A dockerd this script did not start (a service manager's, one starting): wait for it, never kill it.
+  wait_for "$DOCKER_WAIT" docker info \
+    || die "a dockerd runs but does not answer within ${DOCKER_WAIT}s: see $DOCKERD_LOG or its service manager's log, stop it and re-run" 5
+fi
 if ! docker info >/dev/null 2>&1; then
-  pgrep -x dockerd >/dev/null 2>&1 && ! wait_for "$DOCKER_WAIT" docker info && stop_daemons
   for try in $(seq 1 "$ENGINE_TRIES"); do
-    docker info >/dev/null 2>&1 && break
     log "no service manager runs the engine: start ${try} of ${ENGINE_TRIES}"
     start_daemons && break
-    stop_daemons
+    stop_started
   done
 fi
 

@@ -32,22 +32,12 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from verdict import Target, exit_code, verdict  # noqa: E402  (tests/bench/verdict.py)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'lab'))
+from recap import recap  # noqa: E402,F401  (tests/lab/recap.py: the one PLAY RECAP reader)
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
-RECAP = re.compile(r'^(?P<host>[A-Za-z0-9_.-]+)\s+: ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)'
-                   r'\s+failed=(?P<failed>\d+)')
 # ansible.posix.profile_roles prints "<role> ---...--- 12.34s" under "ROLES RECAP".
 ROLE_LINE = re.compile(r'^(?P<role>\S+) -+ (?P<secs>[\d.]+)s$')
-
-
-def recap(text):
-    """{host: {'ok': n, 'changed': n, 'unreachable': n, 'failed': n}} from a PLAY RECAP."""
-    hosts = {}
-    for line in text.splitlines():
-        match = RECAP.match(line)
-        if match:
-            hosts[match.group('host')] = {k: int(v) for k, v in match.groupdict().items() if k != 'host'}
-    return hosts
 
 
 def role_seconds(text):

@@ -26,6 +26,9 @@ import sys
 import time
 import urllib.request
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from recap import recap  # noqa: E402  (tests/lab/recap.py: the one PLAY RECAP reader)
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 LOGS = os.path.join(ROOT, '.build', 'lab-check')
 # site.yml itself is checked by lab-check before this script; these are the others.
@@ -42,15 +45,6 @@ SKIPPED = {
 }
 # deploy.yml's "Show the plan": "<image>:<tag> -> <colour> (<mode>[, configuration changed]; live: ...)".
 PLAN = re.compile(r"-> (?P<target>\w+) \((?P<mode>[a-z-]+)(?P<config>, configuration changed)?; live: ")
-RECAP = re.compile(r'^(?P<host>[A-Za-z0-9_.-]+)\s+: ok=\d+\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)'
-                   r'\s+failed=(?P<failed>\d+)')
-
-
-def recap(text):
-    return {m.group('host'): {k: int(m.group(k)) for k in ('changed', 'unreachable', 'failed')}
-            for m in map(RECAP.match, text.splitlines()) if m}
-
-
 def plan(text):
     """(mode, configuration changed) from the plan deploy.yml shows, or None when it showed none."""
     match = PLAN.search(text)

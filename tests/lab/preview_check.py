@@ -23,13 +23,13 @@ __metaclass__ = type
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import audit_check  # noqa: E402  (tests/lab/audit_check.py: the same reading of a run's changes)
+import recap  # noqa: E402  (tests/lab/recap.py: the one PLAY RECAP reader)
 
 # The audit summary written into each changed host's journal (playbooks/audit_summary.yml) records
 # a real run's changes; check mode skips it, so it is compared apart: one per changed host.
@@ -41,7 +41,6 @@ PREVIEW = os.path.join(ROOT, '.build', 'lab-preview')
 LOGS = os.path.join(ROOT, '.build', 'lab-check')
 OLD_DOWN_AFTER, NEW_DOWN_AFTER = 5000, 6000
 OLD_LIMIT, NEW_LIMIT = {'rate': '20r/s', 'burst': 40}, {'rate': '30r/s', 'burst': 60}
-RECAP = re.compile(r'^(?P<host>[A-Za-z0-9_.-]+)\s+: ok=\d+\s+changed=\d+\s+unreachable=(?P<unreachable>\d+)\s+failed=(?P<failed>\d+)')
 
 
 def changed_pairs(text):
@@ -55,8 +54,7 @@ def split_summaries(pairs):
 
 
 def failures(text):
-    return ['%s failed=%s unreachable=%s' % (m.group('host'), m.group('failed'), m.group('unreachable'))
-            for m in map(RECAP.match, text.splitlines()) if m and (m.group('failed') != '0' or m.group('unreachable') != '0')]
+    return recap.problems(text)
 
 
 def write_preview(groups):

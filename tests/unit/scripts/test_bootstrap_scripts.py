@@ -38,9 +38,12 @@ def no_engine():
     os.mkdir(bindir, 0o755)
     _fake(bindir, 'docker', 'echo "Cannot connect to the Docker daemon" >&2; exit 1')
     _fake(bindir, 'dockerd', 'echo "failed to start daemon: operation not permitted" >&2; exit 1')
+    _fake(bindir, 'containerd', 'echo "containerd: failed to load plugin: permission denied" >&2; exit 1')
+    _fake(bindir, 'ctr', 'exit 1')
     _fake(bindir, 'pgrep', 'exit 1')
-    env = dict(os.environ, PATH='%s:/usr/bin:/bin:/usr/sbin:/sbin' % bindir, DOCKER_WAIT='2',
-               DOCKERD_LOG=os.path.join(base, 'dockerd.log'))
+    env = dict(os.environ, PATH='%s:/usr/bin:/bin:/usr/sbin:/sbin' % bindir, DOCKER_WAIT='2', ENGINE_TRIES='2',
+               DOCKERD_LOG=os.path.join(base, 'dockerd.log'), CONTAINERD_LOG=os.path.join(base, 'containerd.log'),
+               FAKE_BIN=bindir)
     yield env
     shutil.rmtree(base, ignore_errors=True)
 
@@ -55,13 +58,37 @@ def _run(argv, env, user=None):
                           universal_newlines=True, timeout=60, check=False)
 
 
-def test_engine_that_will_not_start_is_named(no_engine):
+def _real_daemons():
+    """The pids of the machine's own dockerd and containerd (the fakes never match: they are sh)."""
+    found = subprocess.run(['ps', '-eo', 'pid=,comm='], stdout=subprocess.PIPE, universal_newlines=True, check=False).stdout
+    return sorted(line.split()[0] for line in found.splitlines() if line.split()[1:] in (['dockerd'], ['containerd']))
+
+
+def test_containerd_that_will_not_start_is_named_and_retried(no_engine):
     if os.geteuid() != 0:
         pytest.fail('run as root: the engine bootstrap is a root-only step')
+    before = _real_daemons()
     result = _run(['bash', os.path.join(SCRIPTS, 'docker-engine.sh')], no_engine)
     assert result.returncode == 5, result.stderr
-    assert 'did not answer within 2s' in result.stderr
+    assert 'containerd did not answer on /run/containerd/containerd.sock within 2s' in result.stderr
+    assert 'failed to load plugin: permission denied' in result.stderr  # containerd's own words are shown
+    assert 'start 2 of 2' in result.stderr
+    assert 'did not answer after 2 starts of 2s each' in result.stderr
+    # CI stop 22 lesson: a failed start stops only what it started, never the machine's own engine.
+    assert _real_daemons() == before
+
+
+def test_dockerd_that_will_not_start_is_named(no_engine):
+    if os.geteuid() != 0:
+        pytest.fail('run as root: the engine bootstrap is a root-only step')
+    _fake(no_engine['FAKE_BIN'], 'ctr', 'exit 0')  # containerd answers; dockerd dies at once
+    before = _real_daemons()
+    result = _run(['bash', os.path.join(SCRIPTS, 'docker-engine.sh')], no_engine)
+    assert result.returncode == 5, result.stderr
+    assert 'dockerd did not answer within 2s' in result.stderr
     assert 'failed to start daemon' in result.stderr  # the engine's own words are shown
+    assert 'starting containerd' not in result.stderr  # the containerd that answers is used as is
+    assert _real_daemons() == before
 
 
 def test_engine_bootstrap_refuses_non_root(no_engine):

@@ -38,7 +38,7 @@ def test_changed_pairs_name_each_host_and_task_once():
 
 
 def test_a_failed_host_in_the_recap_is_reported():
-    assert preview_check.failures(OUTPUT) == ['lab-redis-1 failed=1 unreachable=0']
+    assert preview_check.failures(OUTPUT) == ['lab-redis-1: failed=1']
 
 
 def test_the_journal_summaries_are_compared_apart():
