@@ -10,7 +10,7 @@ SCRIPT_NAME=lab-check
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 out="$ROOT/.build/lab-check"; mkdir -p "$out"
-# Every ansible-playbook below (and those tests/lab/acceptance.py runs) uses the lab's executor.
+# Every ansible-playbook below (and those tests/lab/acceptance/ runs) uses the lab's executor.
 # shellcheck source=scripts/lab-executor.sh
 . "$ROOT/scripts/lab-executor.sh"
 log "executor: ${ANSIBLE_STRATEGY:-linear} (FLASH_LAB_EXECUTOR=${FLASH_LAB_EXECUTOR:-mitogen})"
@@ -150,10 +150,15 @@ log "site.yml --check --diff: changed=0 failed=0 on every host"
 # `site.yml --check --diff` shows both and changes nothing, the real run changes exactly what it
 # showed, and the lab's own vars bring it back (tests/lab/preview_check.py).
 python3 tests/lab/preview_check.py | tee "$out/preview.jsonl" || die "the preview of a variable change is wrong (logs: $out/preview-*.log)"
+# Each role's concern tags alone (issue 15.3), on the lab the preview left converged: the
+# preflight and the discovery run for every tag, and each `--tags <concern>` run of a role's
+# playbook fails nothing and changes nothing (tests/lab/tags_alone.py; about 3.5 min).
+python3 tests/lab/tags_alone.py | tee "$out/tags-alone.jsonl" || die "a concern tag does not run alone (logs: $out/tags-*.log)"
 
 # The app's acceptance in the running lab (issue 6): deploys under load, a broken release, a
 # failing proxy gate, a rollback, a Redis master and a RabbitMQ node lost.
-python3 tests/lab/acceptance.py | tee "$out/acceptance.jsonl" || die "lab acceptance failed (figures above; logs: $out)"
+python3 -m pytest tests/lab/acceptance -m 'not after_converge and not after_destroy' --require-records -x --tb=short --durations=0 -v \
+  --figures "$out/acceptance.jsonl" | tee "$out/acceptance.log" || die "lab acceptance failed (figures above; logs: $out)"
 
 # After the failover and the node loss, the release back on the inventory's pin: a converge
 # still changes nothing on any host of the stack (and so does not move the Redis master
@@ -170,7 +175,8 @@ controller_changes="$(awk '/^TASK \[/ {task = $0} /^changed: \[localhost\]/ {pri
 log "make lab after the failovers: changed=0 on every host (endpoints.json rewritten: $(grep -c '^changed: \[localhost\]' "$out/lab-3.log" || true))"
 # No redeploy since the Redis failover (issue 16.9): the app containers' ids and start times the
 # redis step recorded are the same after the failovers, the rotation's later run and this converge.
-python3 tests/lab/acceptance.py --only no-redeploy | tee -a "$out/acceptance.jsonl" || die "the app was redeployed after the Redis failover"
+python3 -m pytest tests/lab/acceptance -m after_converge --require-records -x --tb=short --durations=0 -v \
+  --figures "$out/acceptance.jsonl" --append-figures | tee -a "$out/acceptance.log" || die "the app was redeployed after the Redis failover"
 # Every other playbook an operator runs on the lab previews too (issue 15.2), here where the
 # release record has a previous release: no change predicted on the converged lab, and
 # rollback.yml predicting what its plan shows (here in-place: the previous release is the live
@@ -181,7 +187,7 @@ volumes="$(lab_volumes)"
 make --no-print-directory lab-destroy >"$out/destroy.log" 2>&1 || { tail -n 30 "$out/destroy.log"; die "lab-destroy failed"; }
 after="$(lab_objects)"
 # The same-tag step's rebuilt image (its tag was moved back), now that no container uses it.
-python3 tests/lab/acceptance.py --only prune || true
+python3 -m pytest tests/lab/acceptance -m after_destroy -x --tb=short --durations=0 -q || true
 log "after lab-destroy: $after ($(echo "$volumes" | grep -c . || true) lab volumes before it)"
 [ "$before" = "$after" ] || die "lab-destroy left objects behind: before [$before], after [$after]"
 for v in $volumes; do

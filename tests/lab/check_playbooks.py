@@ -45,6 +45,8 @@ SKIPPED = {
 }
 # deploy.yml's "Show the plan": "<image>:<tag> -> <colour> (<mode>[, configuration changed]; live: ...)".
 PLAN = re.compile(r"-> (?P<target>\w+) \((?P<mode>[a-z-]+)(?P<config>, configuration changed)?; live: ")
+
+
 def plan(text):
     """(mode, configuration changed) from the plan deploy.yml shows, or None when it showed none."""
     match = PLAN.search(text)
