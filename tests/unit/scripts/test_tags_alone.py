@@ -36,6 +36,15 @@ LIST_TASKS = """
 """
 
 
+def _role_mains():
+    """(role, the task list of its tasks/main.yml) for every role that has one."""
+    for role in sorted(os.listdir(os.path.join(ROOT, 'roles'))):
+        main = os.path.join(ROOT, 'roles', role, 'tasks', 'main.yml')
+        if os.path.exists(main):
+            with open(main) as handle:
+                yield role, yaml.safe_load(handle) or []
+
+
 def test_concern_tags_leave_out_always_and_the_role_names():
     assert tags_alone.concern_tags(LIST_TAGS) == ['configure', 'install', 'preflight', 'service']
 
@@ -46,12 +55,7 @@ def test_a_discovery_task_without_always_is_named():
 
 def test_every_role_readme_lists_its_concern_tags():
     missing = []
-    for role in sorted(os.listdir(os.path.join(ROOT, 'roles'))):
-        main = os.path.join(ROOT, 'roles', role, 'tasks', 'main.yml')
-        if not os.path.exists(main):
-            continue
-        with open(main) as handle:
-            tasks = yaml.safe_load(handle) or []
+    for role, tasks in _role_mains():
         tags = set()
         for task in tasks:
             value = task.get('tags', [])
@@ -66,13 +70,9 @@ def test_every_role_readme_lists_its_concern_tags():
 def test_a_tagged_dynamic_include_applies_its_tags_inside():
     """include_tasks/include_role with tags but no `apply`: `--tags` runs the include, skips its tasks."""
     wrong = []
-    for role in sorted(os.listdir(os.path.join(ROOT, 'roles'))):
-        main = os.path.join(ROOT, 'roles', role, 'tasks', 'main.yml')
-        if not os.path.exists(main):
-            continue
-        with open(main) as handle:
-            for task in yaml.safe_load(handle) or []:
-                for key in ('ansible.builtin.include_tasks', 'ansible.builtin.include_role', 'include_tasks', 'include_role'):
-                    if key in task and task.get('tags') and not (isinstance(task[key], dict) and task[key].get('apply', {}).get('tags')):
-                        wrong.append('%s: %s' % (role, task.get('name')))
+    for role, tasks in _role_mains():
+        for task in tasks:
+            for key in ('ansible.builtin.include_tasks', 'ansible.builtin.include_role', 'include_tasks', 'include_role'):
+                if key in task and task.get('tags') and not (isinstance(task[key], dict) and task[key].get('apply', {}).get('tags')):
+                    wrong.append('%s: %s' % (role, task.get('name')))
     assert wrong == []
