@@ -21,7 +21,8 @@ export ANSIBLE_COLLECTIONS_PATH := $(ROOT)/.collections
 export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 export PLATFORM_IMAGE ?= flash-connect/platform:bookworm
 export STAGE_LOG := $(ROOT)/.build/stages.tsv
-# The lab's targets run Ansible with Mitogen's strategy (FLASH_LAB_EXECUTOR=ansible: without).
+# The lab's targets and the Molecule scenarios run Ansible with Mitogen's strategy
+# (scripts/lab-executor.sh; FLASH_LAB_EXECUTOR=ansible: without).
 LAB_ENV    := . $(ROOT)/scripts/lab-executor.sh &&
 
 .PHONY: print-scenarios lab-check help preflight venv engine image link lint yamllint ansible-lint units sanity \
@@ -76,7 +77,7 @@ collection: venv ## build the tarball, install it into an empty path, ansible-do
 molecule: preflight venv image link ## one scenario from zero: make molecule SCENARIO=redis
 	@[ -n "$(SCENARIO)" ] || { echo "usage: make molecule SCENARIO=<one of: $(SCENARIOS)>" >&2; exit 2; }
 	@[ -f molecule/$(SCENARIO)/molecule.yml ] || { echo "no scenario '$(SCENARIO)'; have: $(SCENARIOS)" >&2; exit 2; }
-	molecule test -s $(SCENARIO)
+	$(LAB_ENV) molecule test -s $(SCENARIO)
 
 molecule-all: preflight venv image link ## every Molecule scenario, MOLECULE_JOBS (2) at a time
 	scripts/molecule-pool.sh $(SCENARIOS)

@@ -137,15 +137,10 @@ if rabbitmq:
 PY
 
 # The operator's preview (issue 15): `site.yml --check --diff` on the converged lab fails
-# nothing and predicts no change on any host. The real rerun's changed=0 is the third `make lab`
-# below, after the deploys and failovers; one no-op rerun is enough of the lab stage's time.
-ansible-playbook -i inventories/lab playbooks/site.yml --check --diff >"$out/check-diff.log" 2>&1 \
-  || { tail -n 60 "$out/check-diff.log"; die "site.yml --check --diff failed on the converged lab (log: $out/check-diff.log)"; }
-if grep -E '^[A-Za-z0-9_.-]+ +: ok=.*(changed|failed)=[1-9]' "$out/check-diff.log"; then
-  grep -B5 -E '^(changed|fatal):' "$out/check-diff.log" | head -n 40 >&2 || true
-  die "site.yml --check --diff on the converged lab predicts a change or fails (see above; log: $out/check-diff.log)"
-fi
-log "site.yml --check --diff: changed=0 failed=0 on every host"
+# nothing and predicts no change on any host. It runs once, in tests/lab/check_playbooks.py
+# below, on the lab the deploys, the rotation and the failovers moved (the stricter case; a
+# first check on the fresh lab cost 2 min and found nothing that one does not). The preview
+# that follows also holds every host outside the Redis and proxy groups to no change.
 # The operator's preview of a change (issue 15): two variables changed in the lab's vars,
 # `site.yml --check --diff` shows both and changes nothing, the real run changes exactly what it
 # showed, and the lab's own vars bring it back (tests/lab/preview_check.py).

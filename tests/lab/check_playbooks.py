@@ -31,7 +31,7 @@ from recap import recap  # noqa: E402  (tests/lab/recap.py: the one PLAY RECAP r
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 LOGS = os.path.join(ROOT, '.build', 'lab-check')
-# site.yml was checked by lab-check on the fresh lab; here it runs again on the lab the deploys,
+# site.yml's one --check --diff of the lab check (issue 15's acceptance): on the lab the deploys,
 # the rotation and the failovers moved (a new Redis master, a previous release on record).
 NO_CHANGE = ['site.yml', 'deploy.yml', 'rotate_secrets.yml']
 # Each service's playbook is imported whole by site.yml, so site.yml's check runs every one of
