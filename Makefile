@@ -26,7 +26,7 @@ export STAGE_LOG := $(ROOT)/.build/stages.tsv
 LAB_ENV    := . $(ROOT)/scripts/lab-executor.sh &&
 
 .PHONY: print-scenarios lab-check help preflight venv engine image link lint yamllint ansible-lint units sanity \
-        collection molecule molecule-all test lab lab-destroy lab-deploy lab-rollback lab-rotate app-image clean lock
+        collection molecule molecule-all test lab lab-destroy lab-deploy lab-rollback lab-rotate lab-dr app-image clean lock
 
 help: ## show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -98,6 +98,9 @@ lab-rollback: venv link ## back to the previous release in the lab
 
 lab-rotate: venv link ## rotate every secret of the lab now, without downtime
 	$(LAB_ENV) ansible-playbook -i inventories/lab playbooks/rotate_secrets.yml -e rotate_secrets_force=true
+
+lab-dr: venv link ## the disaster-recovery drill: every Redis host lost, restored from the backups; RPO and RTO (.lab/dr-drill.json)
+	$(LAB_ENV) ansible-playbook -i inventories/lab playbooks/dr_drill.yml
 
 lab-destroy: venv link ## remove every container, network and volume the lab made
 	$(LAB_ENV) ansible-playbook -i inventories/lab playbooks/lab_destroy.yml

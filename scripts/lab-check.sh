@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The lab's own acceptance, run by `make test`: `make lab` from nothing, `site.yml --check --diff`
 # with changed=0, the app's acceptance under load, `make lab` again with changed=0,
-# endpoints.json and its credential files as promised, then `make lab-destroy` leaving no
-# container, network or volume behind.
+# endpoints.json and its credential files as promised, the DR drill once (`make lab-dr`), then
+# `make lab-destroy` leaving no container, network or volume behind.
 set -euo pipefail
 SCRIPT_NAME=lab-check
 # shellcheck source=scripts/lib.sh
@@ -177,6 +177,14 @@ python3 -m pytest tests/lab/acceptance -m after_converge --require-records -x --
 # rollback.yml predicting what its plan shows (here in-place: the previous release is the live
 # one) and changing nothing.
 python3 tests/lab/check_playbooks.py | tee "$out/check-playbooks.jsonl" || die "a playbook's --check --diff is wrong (logs: $out/check-*.log)"
+
+# The disaster-recovery drill (issue 12), once, last (it rebuilds the Redis hosts): a canary
+# writes through the app, the frequent timer ships a copy of it, every Redis container is removed
+# with its data, made again, converged, and its session master restored from the newest copy;
+# it fails if RPO > 5 min or RTO > 30 min (playbooks/dr_drill.yml; figures in .lab/dr-drill.json).
+make --no-print-directory lab-dr >"$out/dr.log" 2>&1 || { tail -n 60 "$out/dr.log"; die "the DR drill failed (log: $out/dr.log)"; }
+cp "$ROOT/.lab/dr-drill.json" "$out/dr-drill.json"
+log "DR drill: $(tr -d '\n' <"$out/dr-drill.json")"
 
 volumes="$(lab_volumes)"
 make --no-print-directory lab-destroy >"$out/destroy.log" 2>&1 || { tail -n 30 "$out/destroy.log"; die "lab-destroy failed"; }

@@ -37,15 +37,17 @@ ENVIRONMENTS = ['staging', 'production']
 # default would otherwise fill it silently, e.g. app_redis_username "" or no proxy upstreams).
 WIRING = {
     'redis': ['redis_app_default_user', 'redis_app_passwords', 'redis_admin_passwords', 'redis_replication_passwords',
-              'redis_sentinel_passwords', 'redis_monitoring_passwords', 'redis_sentinel_requirepass', 'redis_instances'],
+              'redis_sentinel_passwords', 'redis_monitoring_passwords', 'redis_sentinel_requirepass', 'redis_instances',
+              'backup_redis_password'],
     'rabbitmq': ['rabbitmq_erlang_cookie', 'rabbitmq_admin_password', 'rabbitmq_app_password', 'rabbitmq_monitoring_password',
-                 'rabbitmq_app_user', 'rabbitmq_app_vhost', 'rabbitmq_app_queue_name'],
+                 'rabbitmq_app_user', 'rabbitmq_app_vhost', 'rabbitmq_app_queue_name', 'backup_redis_instances'],
     'proxy': ['proxy_server_names', 'proxy_tls_source', 'proxy_upstreams'],
     'app': ['app_image', 'app_image_tag', 'app_colour_ports', 'app_endpoints_redis', 'app_endpoints_redis_password',
             'app_endpoints_rabbitmq', 'app_redis_host', 'app_redis_port', 'app_redis_username', 'app_redis_password',
             'app_rabbitmq_url', 'app_jwt_secret', 'app_encryption_key', 'app_session_secret', 'app_webhook_secret',
             'app_encryption_salt', 'app_hash_salt'],
     'firewall': ['firewall_admin_allowlist'],
+    'backup': ['backup_repository', 'backup_repository_password', 'backup_repository_env', 'backup_secret_store'],
     'all': ['rotation_store', 'rotation_store_encrypt', 'rotation_policies', 'operations_lock_path'],
 }
 VAULT_REFERENCE = re.compile(r'\bvault_[a-z0-9_]+\b')
@@ -212,7 +214,7 @@ def test_validate_play_and_every_role_preflight_pass(tmp_path, environment):
     recap = result.stdout[result.stdout.index('PLAY RECAP'):]
     assert 'failed=0' in recap and 'unreachable=0' in recap
     for play in ('Preflight of common', 'Preflight of redis', 'Preflight of rabbitmq', 'Preflight of proxy',
-                 'Preflight of app_endpoints and app', 'Preflight of firewall'):
+                 'Preflight of app_endpoints and app', 'Preflight of firewall', 'Preflight of backup'):
         assert 'PLAY [%s]' % play in result.stdout
     assert 'skipping: no hosts matched' not in result.stdout
     # The rotation store was made in the copy, encrypted, and holds no secret in clear.
@@ -241,6 +243,8 @@ def _replace_line(relative, pattern, replacement):
     ('group_vars/app/main.yml', r'^app_rabbitmq_queue_name:.*', 'app_rabbitmq_queue_name: flash_events', 'app_rabbitmq_queue_name'),
     # Default-user mode, yet the app names a user.
     ('group_vars/app/main.yml', r'^app_redis_username:.*', 'app_redis_username: flash-app', 'app_redis_username'),
+    # A backup repository of a scheme restic is not given here: the backup preflight names it.
+    ('group_vars/backup/main.yml', r'^backup_repository:.*', 'backup_repository: ftp://x', 'backup_repository=ftp://x'),
 ])
 def test_a_broken_sample_inventory_fails_naming_the_variable(tmp_path, relative, pattern, replacement, named):
     path, vault_id = inventory_copy(tmp_path, 'staging', edit=_replace_line(relative, pattern, replacement))
