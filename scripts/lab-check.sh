@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The lab's own acceptance, run by `make test`: `make lab` from nothing, `site.yml --check --diff`
 # with changed=0, the app's acceptance under load, `make lab` again with changed=0,
-# endpoints.json and its credential files as promised, the DR drill once (`make lab-dr`), then
+# endpoints.json and its credential files as promised, the monitoring end to end
+# (tests/lab/monitoring_e2e.py), the DR drill once (`make lab-dr`), then
 # `make lab-destroy` leaving no container, network or volume behind.
 set -euo pipefail
 SCRIPT_NAME=lab-check
@@ -155,6 +156,13 @@ python3 tests/lab/tags_alone.py | tee "$out/tags-alone.jsonl" || die "a concern 
 python3 -m pytest tests/lab/acceptance -m 'not after_converge and not after_destroy' --require-records -x --tb=short --durations=0 -v \
   --figures "$out/acceptance.jsonl" | tee "$out/acceptance.log" || die "lab acceptance failed (figures above; logs: $out)"
 
+# Monitoring end to end (issue 11): every target up and exactly the inventory's, the exporters
+# reading their targets, the Watchdog at the dead-man's switch, every dashboard query on the lab's
+# Prometheus; then the Redis session master, a RabbitMQ node and a queue past 100 and 500 messages
+# lost at once: each alert at the receivers its route names, a warning inhibited while its critical
+# fires; everything put back. Their resolution is checked later (below), while converges run.
+python3 tests/lab/monitoring_e2e.py fire | tee "$out/monitoring-e2e.log" || die "monitoring end to end failed (log: $out/monitoring-e2e.log)"
+
 # After the failover and the node loss, the release back on the inventory's pin: a converge
 # still changes nothing on any host of the stack (and so does not move the Redis master
 # back). On the controller, only .lab/endpoints.json may be rewritten: it describes the live
@@ -177,6 +185,10 @@ python3 -m pytest tests/lab/acceptance -m after_converge --require-records -x --
 # rollback.yml predicting what its plan shows (here in-place: the previous release is the live
 # one) and changing nothing.
 python3 tests/lab/check_playbooks.py | tee "$out/check-playbooks.jsonl" || die "a playbook's --check --diff is wrong (logs: $out/check-*.log)"
+
+# The alerts of the monitoring step resolved at their receivers (the Redis failures' 5-minute
+# window emptied while the converge and the previews above ran).
+python3 tests/lab/monitoring_e2e.py resolved | tee -a "$out/monitoring-e2e.log" || die "the monitoring step's alerts did not resolve (log: $out/monitoring-e2e.log)"
 
 # The disaster-recovery drill (issue 12), once, last (it rebuilds the Redis hosts): a canary
 # writes through the app, the frequent timer ships a copy of it, every Redis container is removed

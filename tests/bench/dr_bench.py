@@ -20,10 +20,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -31,6 +29,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from verdict import Target, exit_code, verdict  # noqa: E402  (tests/bench/verdict.py)
+from bench_context import context, loadavg, made_by, publish  # noqa: E402  (tests/bench/bench_context.py)
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 # What each drill's figures hold (dr_drill.yml's dr_drill_result), in the order the table prints them.
@@ -56,8 +55,7 @@ def make(target, log):
 def report(ctx, drills, targets):
     """The markdown of docs/benchmarks/dr.md (pure: figures in, text out)."""
     lines = ['# Disaster-recovery drill: RPO and RTO', '',
-             'Made by `%s` on %s, %s, %d cores; load (1/5/15 min) %s before, %s after.'
-             % (ctx['command'], ctx['date'], ctx['platform'], ctx['cores'], ctx['load_before'], ctx['load_after']), '',
+             made_by(ctx), '',
              'Each drill is `make lab-dr` (`playbooks/dr_drill.yml`) on the converged lab: a canary sends a chat',
              'command through the proxy every 10 s (the app writes the user\'s session into Redis); once the',
              'frequent timer (every minute in the lab, `backup_frequent_interval`) has shipped a copy made after',
@@ -91,7 +89,7 @@ def main():
     parser.add_argument('--logs', default=os.path.join(ROOT, '.build', 'bench-dr'))
     args = parser.parse_args()
     os.makedirs(args.logs, exist_ok=True)
-    load_before = '%.1f/%.1f/%.1f' % os.getloadavg()
+    load_before = loadavg()
     make('lab', os.path.join(args.logs, 'lab.log'))
     drills = []
     for n in range(1, args.runs + 1):
@@ -100,16 +98,11 @@ def main():
             drill = json.load(handle)
         drills.append(drill)
         print('drill %d (%.0f s in all): RPO %s s, RTO %s s' % (n, secs, drill['rpo_s'], drill['rto_s']), flush=True)
-    ctx = {'command': '.venv/bin/python tests/bench/dr_bench.py ' + ' '.join(sys.argv[1:]),
-           'date': datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC'),
-           'platform': platform.platform(terse=True), 'cores': os.cpu_count(), 'load_before': load_before,
-           'load_after': '%.1f/%.1f/%.1f' % os.getloadavg()}
+    ctx = context('dr_bench.py', load_before)
     targets = [Target('median RPO', round(statistics.median(float(d['rpo_s']) for d in drills), 1), '<=', args.target_rpo, 's'),
                Target('median RTO', round(statistics.median(float(d['rto_s']) for d in drills), 1), '<=', args.target_rto, 's')]
     text, result = report(ctx, drills, targets)
-    print(text)
-    with open(args.out, 'w') as handle:
-        handle.write(text)
+    publish(text, args.out)
     return exit_code(result)
 
 

@@ -21,9 +21,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import argparse
-import datetime
 import os
-import platform
 import re
 import statistics
 import subprocess
@@ -32,6 +30,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from verdict import Target, exit_code, verdict  # noqa: E402  (tests/bench/verdict.py)
+from bench_context import context, loadavg, made_by, publish  # noqa: E402  (tests/bench/bench_context.py)
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'lab'))
 from recap import recap  # noqa: E402,F401  (tests/lab/recap.py: the one PLAY RECAP reader)
 
@@ -90,8 +89,7 @@ def report(ctx, builds, reruns, targets):
     med = {name: statistics.median(values) for name, values in reruns.items()}
     build = statistics.median(builds)
     lines = ['# Lab: build from nothing and the no-op rerun', '',
-             'Made by `%s` on %s, %s, %d cores; load (1/5/15 min) %s before, %s after.'
-             % (ctx['command'], ctx['date'], ctx['platform'], ctx['cores'], ctx['load_before'], ctx['load_after']), '',
+             made_by(ctx), '',
              'The lab is 9 systemd containers (3 Redis, 3 RabbitMQ, 1 proxy, 2 app) and the controller. A no-op',
              'rerun is `make lab` on the converged lab: every play and check runs, and no lab host changes',
              '(the script stops if one reports changed, failed or unreachable). `mitogen` is the lab\'s executor',
@@ -135,7 +133,7 @@ def main():
     parser.add_argument('--logs', default=os.path.join(ROOT, '.build', 'bench-lab'))
     args = parser.parse_args()
     os.makedirs(args.logs, exist_ok=True)
-    load_before = '%.1f/%.1f/%.1f' % os.getloadavg()
+    load_before = loadavg()
 
     builds = []
     for n in range(1, args.builds + 1):
@@ -157,16 +155,11 @@ def main():
                 roles[executor].setdefault(role, []).append(role_secs)
             print('no-op rerun %d, %s: %.1f s' % (n, executor, secs), flush=True)
 
-    ctx = {'command': '.venv/bin/python tests/bench/lab_bench.py ' + ' '.join(sys.argv[1:]),
-           'date': datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC'), 'platform': platform.platform(terse=True),
-           'cores': os.cpu_count(), 'load_before': load_before, 'load_after': '%.1f/%.1f/%.1f' % os.getloadavg(),
-           'roles': roles}
+    ctx = context('lab_bench.py', load_before, roles=roles)
     targets = [Target('median no-op rerun of the lab (lab executor)', round(statistics.median(reruns['mitogen']), 1),
                       '<=', args.target_rerun, 's')]
     text, result = report(ctx, builds, reruns, targets)
-    print(text)
-    with open(args.out, 'w') as handle:
-        handle.write(text)
+    publish(text, args.out)
     return exit_code(result)
 
 

@@ -35,7 +35,8 @@ import recap  # noqa: E402  (tests/lab/recap.py: the one PLAY RECAP reader)
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 LOGS = os.path.join(ROOT, '.build', 'lab-check')
-PLAYBOOKS = ['common.yml', 'firewall.yml', 'redis.yml', 'rabbitmq.yml', 'proxy.yml', 'app.yml', 'backup_schedule.yml']
+PLAYBOOKS = ['common.yml', 'firewall.yml', 'redis.yml', 'rabbitmq.yml', 'proxy.yml', 'app.yml', 'monitoring.yml',
+             'backup_schedule.yml']
 ROLE_TAGS = {'always', 'common', 'firewall', 'redis', 'rabbitmq', 'proxy', 'app_endpoints', 'app', 'audit', 'backup',
              'monitoring'}
 FOUNDATION = {'preflight', 'discover'}

@@ -48,6 +48,9 @@ WIRING = {
             'app_encryption_salt', 'app_hash_salt'],
     'firewall': ['firewall_admin_allowlist'],
     'backup': ['backup_repository', 'backup_repository_password', 'backup_repository_env', 'backup_secret_store'],
+    'monitoring': ['monitoring_scrape_jobs', 'monitoring_redis_exporter_enabled', 'monitoring_redis_exporter_user',
+                   'monitoring_redis_exporter_password', 'monitoring_alertmanager_secrets', 'monitoring_alertmanager_smtp',
+                   'monitoring_alertmanager_receivers', 'monitoring_external_labels', 'monitoring_retention_time'],
     'all': ['rotation_store', 'rotation_store_encrypt', 'rotation_policies', 'operations_lock_path'],
 }
 VAULT_REFERENCE = re.compile(r'\bvault_[a-z0-9_]+\b')
@@ -214,7 +217,8 @@ def test_validate_play_and_every_role_preflight_pass(tmp_path, environment):
     recap = result.stdout[result.stdout.index('PLAY RECAP'):]
     assert 'failed=0' in recap and 'unreachable=0' in recap
     for play in ('Preflight of common', 'Preflight of redis', 'Preflight of rabbitmq', 'Preflight of proxy',
-                 'Preflight of app_endpoints and app', 'Preflight of firewall', 'Preflight of backup'):
+                 'Preflight of app_endpoints and app', 'Preflight of firewall', 'Preflight of monitoring',
+                 'Preflight of backup'):
         assert 'PLAY [%s]' % play in result.stdout
     assert 'skipping: no hosts matched' not in result.stdout
     # The rotation store was made in the copy, encrypted, and holds no secret in clear.
@@ -245,6 +249,9 @@ def _replace_line(relative, pattern, replacement):
     ('group_vars/app/main.yml', r'^app_redis_username:.*', 'app_redis_username: flash-app', 'app_redis_username'),
     # A backup repository of a scheme restic is not given here: the backup preflight names it.
     ('group_vars/backup/main.yml', r'^backup_repository:.*', 'backup_repository: ftp://x', 'backup_repository=ftp://x'),
+    # A scrape job on a group the inventory does not have: the monitoring preflight names the job.
+    ('group_vars/monitoring/main.yml', r'^  - \{name: rabbitmq, groups: \[rabbitmq\],',
+     '  - {name: rabbitmq, groups: [nosuchgroup],', 'monitoring_scrape_jobs[rabbitmq]: not in the inventory'),
 ])
 def test_a_broken_sample_inventory_fails_naming_the_variable(tmp_path, relative, pattern, replacement, named):
     path, vault_id = inventory_copy(tmp_path, 'staging', edit=_replace_line(relative, pattern, replacement))
