@@ -21,19 +21,27 @@ import sys
 # Who reaches what, from issue 13. "admin" is this machine (the lab's admin allowlist), "any"
 # everyone. The last field says whether a daemon always listens there (then it must be open).
 POLICY = {
-    'redis': [((6379, 6380, 26379), {'app', 'redis', 'admin'}, True)],
+    'redis': [((6379, 6380, 26379), {'app', 'redis', 'monitoring', 'admin'}, True)],
     'rabbitmq': [((5672,), {'app'}, True),
                  ((4369, 25672), {'rabbitmq'}, True),
                  ((35672, 35682), {'rabbitmq'}, False),   # the CLI tools' range: listens only while one runs
-                 ((15672,), {'admin'}, True),
-                 ((15692,), set(), False)],             # prometheus: the monitoring group, absent from the lab
-    'proxy': [((443, 80), {'any'}, True)],
+                 ((15672,), {'monitoring', 'admin'}, True),
+                 ((15692,), {'monitoring'}, True)],      # the prometheus plugin, scraped by the monitoring host
+    'proxy': [((443, 80), {'any'}, True),
+              ((9113,), {'monitoring'}, True)],           # the nginx exporter (issue 11)
     'app': [((3000, 3001), {'proxy'}, False)],          # the live colour listens; the other may be stopped
+    # Issue 11: Prometheus and Alertmanager for the monitoring hosts and the admins; the blackbox
+    # and Redis exporters for the monitoring hosts only.
+    'monitoring': [((9090, 9093), {'monitoring', 'admin'}, True),
+                   ((9115, 9121), {'monitoring'}, True)],
+    # Every host: the node exporter, scraped by the monitoring hosts (issue 11).
+    'all': [((9100,), {'monitoring'}, True)],
 }
 # Ports no role opens on any host (SSH is off in the lab: it is reached with docker exec), probed
 # everywhere too: the default-deny itself, and loopback-only listeners (HAProxy's local endpoints
-# on the app hosts, nginx's stub_status on the proxy) that must not be reachable from outside.
-OTHERS = (22, 8080, 9090, 9100, 9121, 5432, 6381, 15671)
+# on the app hosts, nginx's stub_status on the proxy, the lab's alert sink on the monitoring host)
+# that must not be reachable from outside.
+OTHERS = (22, 8080, 2525, 9090, 9100, 9121, 5432, 6381, 15671)
 TIMEOUT_S = 3.0
 
 PROBE = r'''
@@ -81,7 +89,7 @@ def run_probes(source, targets):
 def check_matrix(ep):
     """Probe every (source, target, port); return (figures, problems)."""
     hosts, groups = ep['hosts'], ep['groups']
-    group_of = {h: {g for g, members in groups.items() if h in members and g in POLICY} for h in hosts}
+    group_of = {h: {g for g, members in groups.items() if h in members and g in POLICY} | {'all'} for h in hosts}
     sources = [(h, group_of[h]) for h in sorted(hosts)] + [(None, {'admin'})]
     problems, counts = [], {'open': 0, 'refused': 0, 'filtered': 0}
     plans = []
