@@ -34,7 +34,10 @@ make --no-print-directory lab-destroy >"$out/destroy-0.log" 2>&1 || { tail -n 30
 before="$(lab_objects)"
 log "before: $before"
 
-audit_file="$ROOT/.build/audit-trail.jsonl"   # ansible.cfg's [callback_audit_trail] path
+# The lab check's own audit trail: the gates beside it run ansible-playbook too (make test), and
+# their records must not land between the offsets read here.
+export FLASH_AUDIT_TRAIL_PATH="$out/audit-trail.jsonl"
+audit_file="$FLASH_AUDIT_TRAIL_PATH"
 audit_offset=$(stat -c %s "$audit_file" 2>/dev/null || echo 0)
 make --no-print-directory lab >"$out/lab-1.log" 2>&1 || { tail -n 60 "$out/lab-1.log"; die "make lab failed (log: $out/lab-1.log)"; }
 log "first make lab: $(grep -c 'changed=[1-9]' "$out/lab-1.log") hosts changed"

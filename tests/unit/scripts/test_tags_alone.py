@@ -36,6 +36,17 @@ LIST_TASKS = """
 """
 
 
+# `--list-tags --list-tasks` together (one run per playbook): the play's TASK TAGS line comes
+# with the tasks and must be read as tags, never as a task.
+LIST_BOTH = """
+  play #1 (redis): Redis with replication and Sentinel\tTAGS: []
+    tasks:
+      flash.connect.redis : Check the group holds the hosts\tTAGS: [always, preflight, redis]
+      flash.connect.redis : Ask the local Sentinel which master it follows\tTAGS: [discover, redis]
+      TASK TAGS: [discover, preflight, redis]
+"""
+
+
 def _role_mains():
     """(role, the task list of its tasks/main.yml) for every role that has one."""
     for role in sorted(os.listdir(os.path.join(ROOT, 'roles'))):
@@ -51,6 +62,11 @@ def test_concern_tags_leave_out_always_and_the_role_names():
 
 def test_a_discovery_task_without_always_is_named():
     assert tags_alone.foundation_not_always(LIST_TASKS) == ['flash.connect.redis : Ask the local Sentinel which master it follows']
+
+
+def test_one_listing_gives_the_tags_and_the_tasks():
+    assert tags_alone.concern_tags(LIST_BOTH) == ['discover', 'preflight']
+    assert tags_alone.foundation_not_always(LIST_BOTH) == ['flash.connect.redis : Ask the local Sentinel which master it follows']
 
 
 def test_every_role_readme_lists_its_concern_tags():
