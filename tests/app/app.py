@@ -19,6 +19,12 @@ reachable, and honours the real app's contract, so the lab tests what production
   connection closed) so no byte of it stays on a keep-alive connection.
 - Prometheus http_request_duration_seconds, http_request_count and http_request_error_count by
   method, route and status_code (not for /metrics and /health).
+- The proposed business series of docs/metrics-contract.md, which the real app does not export
+  yet: flash_session_creations_total, flash_commands_total, flash_account_link_attempts_total,
+  flash_otp_verifications_total, flash_otp_failed_attempts_max_1h and flash_active_users (a Redis
+  HyperLogLog per UTC day, so every instance reports the same users). `link` stores a one-time
+  code in Redis (otp:<sha256 of the user>), `otp` with {"code": ...} verifies it; the code is
+  never in an HTTP answer (a test reads it from Redis: the real app sends it out of band).
 
 Test-only, never read by the collection: the X-Reference-App-Version and X-Reference-App-Colour
 response headers say which release and colour answered; build argument BROKEN=1 makes a release
@@ -26,12 +32,15 @@ whose /health and /api answer 500. Python 3 standard library plus Debian's pytho
 python3-pika; no systemd, no root, a read-only root filesystem.
 """
 
+import collections
 import hashlib
+import hmac
 import json
 import logging
 import os
 import queue
 import re
+import secrets
 import signal
 import sys
 import threading
@@ -45,6 +54,13 @@ import redis
 
 # The real app's default security.sessionExpiry (SessionService): 24 hours.
 SESSION_EXPIRY = 86400
+# The real app's OtpService: 6 digits, 300 s (here OTP_LENGTH and OTP_EXPIRES_IN when set).
+OTP_LENGTH = 6
+OTP_EXPIRY = 300
+OTP_FAILURE_WINDOW = 3600               # flash_otp_failed_attempts_max_1h: the trailing hour
+ACTIVE_USERS_PREFIX = 'flash:active_users:'  # + the UTC day, YYYY-MM-DD: one HyperLogLog per day
+ACTIVE_USERS_EXPIRY = 31 * 86400        # a day's key outlives the 30-day window by a day
+RESULTS = ('failure', 'success')
 
 VERSION = os.environ.get('APP_VERSION', '0.0.0')
 BROKEN = os.environ.get('APP_BROKEN', '0') == '1'
@@ -120,6 +136,7 @@ def load_config(env):
         errors.append('"RABBITMQ_URL" must be an amqp:// or amqps:// URL')
     if errors:
         raise ConfigError('Config validation error: %s' % '. '.join(errors))
+    otp_expiry = _int(env, 'OTP_EXPIRES_IN', OTP_EXPIRY)
     return {
         'node_env': node_env,
         'port': _int(env, 'PORT', 3000),
@@ -133,6 +150,8 @@ def load_config(env):
         'rabbitmq_url': env['RABBITMQ_URL'],
         'queue_name': env.get('RABBITMQ_QUEUE_NAME') or 'flash_whatsapp_events',
         'balance_ttl': _int(env, 'BALANCE_CACHE_TTL', 300),
+        'otp_expiry': otp_expiry if otp_expiry > 0 else OTP_EXPIRY,  # Redis refuses an expiry <= 0
+        'otp_length': int(otp_length) if otp_length else OTP_LENGTH,
         'wallet_latency': _int(env, 'WALLET_LATENCY_MS', 100) / 1000.0,
         'whatsapp_web': not _flag(env.get('DISABLE_WHATSAPP_WEB', 'false')),
         'session_dir': env.get('WHATSAPP_SESSION_PATH', '/app/sessions'),
@@ -183,6 +202,85 @@ class Metrics(object):
                 lines.append('# TYPE %s counter' % name)
                 for key, value in sorted(values.items()):
                     lines.append('%s{%s} %d' % (name, self._labels(key), value))
+        return '\n'.join(lines) + '\n'
+
+
+def active_user_keys(now, days):
+    """The HyperLogLog keys of the `days` UTC days up to and including the one of `now` (epoch
+    seconds), newest first."""
+    return [ACTIVE_USERS_PREFIX + time.strftime('%Y-%m-%d', time.gmtime(now - 86400 * i)) for i in range(days)]
+
+
+class BusinessMetrics(object):
+    """The proposed business series of docs/metrics-contract.md. Counters start at 0 for every
+    label value they can take (a fixed set: the commands, success/failure), so each series exists
+    from the first scrape. flash_otp_failed_attempts_max_1h keeps each user's failed
+    verifications of the trailing hour in memory (per process, like the counters); the active
+    users come from Redis when rendered, so every instance reports the same values."""
+
+    COUNTERS = (
+        ('flash_session_creations_total', 'Sessions the app tried to create, by outcome', 'result', RESULTS),
+        ('flash_commands_total', 'Chat commands handled, by command', 'command', COMMANDS),
+        ('flash_account_link_attempts_total', 'Account-linking attempts, by outcome', 'result', RESULTS),
+        ('flash_otp_verifications_total', 'OTP verifications, by outcome', 'result', RESULTS),
+    )
+
+    def __init__(self, clock=time.monotonic):
+        self._lock = threading.Lock()
+        self._clock = clock
+        self._counters = {name: dict.fromkeys(values, 0) for name, _help, _label, values in self.COUNTERS}
+        self._otp_failures = {}  # user -> deque of clock() times of failed verifications
+
+    def inc(self, name, value):
+        with self._lock:
+            counter = self._counters[name]
+            if value not in counter:
+                raise ValueError('%s has no label value %r' % (name, value))
+            counter[value] += 1
+
+    def value(self, name, value):
+        with self._lock:
+            return self._counters[name][value]
+
+    def _prune(self, now):
+        """Drop the failures older than the window, and the users left with none (lock held)."""
+        for user in list(self._otp_failures):
+            times = self._otp_failures[user]
+            while times and times[0] <= now - OTP_FAILURE_WINDOW:
+                times.popleft()
+            if not times:
+                del self._otp_failures[user]
+
+    def otp_failed(self, user):
+        with self._lock:
+            now = self._clock()
+            self._otp_failures.setdefault(user, collections.deque()).append(now)
+            self._prune(now)
+
+    def otp_failed_max_1h(self):
+        with self._lock:
+            self._prune(self._clock())
+            return max((len(times) for times in self._otp_failures.values()), default=0)
+
+    def render(self, active_users=None):
+        """The business series in the text format 0.0.4; active_users is {'1d': n, '30d': n},
+        or None to leave the gauge out (Redis did not answer)."""
+        lines = []
+        with self._lock:
+            for name, help_text, label, values in self.COUNTERS:
+                lines.append('# HELP %s %s' % (name, help_text))
+                lines.append('# TYPE %s counter' % name)
+                for value in values:
+                    lines.append('%s{%s="%s"} %d' % (name, label, value, self._counters[name][value]))
+        lines.append('# HELP flash_otp_failed_attempts_max_1h The largest number of failed OTP verifications of a single user '
+                     'in the trailing hour')
+        lines.append('# TYPE flash_otp_failed_attempts_max_1h gauge')
+        lines.append('flash_otp_failed_attempts_max_1h %d' % self.otp_failed_max_1h())
+        if active_users is not None:
+            lines.append('# HELP flash_active_users Distinct users active across the service in the trailing window')
+            lines.append('# TYPE flash_active_users gauge')
+            for window in ('1d', '30d'):
+                lines.append('flash_active_users{window="%s"} %d' % (window, active_users[window]))
         return '\n'.join(lines) + '\n'
 
 
@@ -315,6 +413,7 @@ class App(object):
     def __init__(self, config):
         self.config = config
         self.metrics = Metrics()
+        self.business = BusinessMetrics()
         self.draining = False
         rc = config['redis']
         # Password only: redis-py sends AUTH <password>, which Redis gives to the default user.
@@ -350,7 +449,9 @@ class App(object):
         """The user's session, as the real app's SessionService keeps it in Redis: an index key
         (whatsapp:<sha256 of the id>) names session:<id>; a user without one gets a new session,
         both keys written with the session expiry (24 h). A failed read counts as no session and a
-        failed write raises, so a chat command needs a working Redis master."""
+        failed write raises, so a chat command needs a working Redis master. A new session counts
+        as flash_session_creations_total{result="success"}, a failed write as "failure"; finding
+        the user's session creates nothing."""
         index = 'whatsapp:' + hashlib.sha256(user.encode()).hexdigest()
         try:
             found = self.redis.get(index)
@@ -363,9 +464,79 @@ class App(object):
         created = time.time()
         record = {'sessionId': session_id, 'whatsappId': user, 'isVerified': False,
                   'createdAt': created, 'expiresAt': created + SESSION_EXPIRY}
-        self.redis.set('session:' + session_id, json.dumps(record), ex=SESSION_EXPIRY)
-        self.redis.set(index, session_id, ex=SESSION_EXPIRY)
+        try:
+            self.redis.set('session:' + session_id, json.dumps(record), ex=SESSION_EXPIRY)
+            self.redis.set(index, session_id, ex=SESSION_EXPIRY)
+        except Exception:
+            self.business.inc('flash_session_creations_total', 'failure')
+            raise
+        self.business.inc('flash_session_creations_total', 'success')
         return session_id
+
+    @staticmethod
+    def _otp_key(user):
+        return 'otp:' + hashlib.sha256(user.encode()).hexdigest()
+
+    def link(self, user):
+        """Start linking the user's account, as the real app's `link` does: a one-time code of
+        OTP_LENGTH digits (6) in Redis for OTP_EXPIRES_IN seconds (300), replacing any earlier one.
+        The real app sends the code out of band (its OtpService keeps only a hash of it); the
+        reference app has no such channel, so it keeps the code itself under otp:<sha256 of the
+        user>, where a test with access to Redis reads it. The code is never in the answer.
+        A failed write raises."""
+        length = self.config['otp_length']
+        code = str(secrets.randbelow(10 ** length)).zfill(length)
+        self.redis.set(self._otp_key(user), code, ex=self.config['otp_expiry'])
+
+    def verify_otp(self, user, code):
+        """Check the user's one-time code: a match deletes it (no reuse) and counts success; a
+        wrong, missing or expired code, or a Redis read that fails, counts failure (the real app's
+        verifyOtp answers false then) and records the user's failure for the trailing hour."""
+        if isinstance(code, int) and not isinstance(code, bool):
+            code = str(code)
+        key = self._otp_key(user)
+        try:
+            stored = self.redis.get(key)
+        except Exception as exc:  # pylint: disable=broad-except
+            log.warning('Error verifying OTP: %s', _describe(exc))
+            stored = None
+        if isinstance(stored, bytes):
+            stored = stored.decode('utf-8', 'replace')
+        ok = isinstance(code, str) and stored is not None and hmac.compare_digest(code.encode(), stored.encode())
+        if ok:
+            try:
+                self.redis.delete(key)
+            except Exception as exc:  # pylint: disable=broad-except
+                log.warning('Error deleting a used OTP: %s', _describe(exc))
+        result = 'success' if ok else 'failure'
+        self.business.inc('flash_otp_verifications_total', result)
+        self.business.inc('flash_account_link_attempts_total', result)
+        if not ok:
+            self.business.otp_failed(user)
+        return ok
+
+    def mark_active(self, user):
+        """Add the user to today's HyperLogLog (UTC day), kept 31 days: every instance counts
+        into the same keys, so flash_active_users is the service's, not the instance's."""
+        key = active_user_keys(time.time(), 1)[0]
+        try:
+            self.redis.pfadd(key, hashlib.sha256(user.encode()).hexdigest())
+            self.redis.expire(key, ACTIVE_USERS_EXPIRY)
+        except Exception as exc:  # pylint: disable=broad-except
+            log.warning('Error counting an active user: %s', _describe(exc))
+
+    def active_users(self):
+        """{'1d': PFCOUNT of today's key, '30d': PFCOUNT of the last 30 days' keys together},
+        or None when Redis does not answer (the gauge is left out; /metrics still answers)."""
+        keys = active_user_keys(time.time(), 30)
+        try:
+            return {'1d': int(self.redis.pfcount(keys[0])), '30d': int(self.redis.pfcount(*keys))}
+        except Exception as exc:  # pylint: disable=broad-except
+            log.warning('flash_active_users left out: Redis did not answer: %s', _describe(exc))
+            return None
+
+    def render_metrics(self):
+        return self.metrics.render() + self.business.render(self.active_users())
 
     def command(self, body):
         user, name = body.get('user'), body.get('command')
@@ -375,13 +546,30 @@ class App(object):
             return 400, {'statusCode': 400, 'message': 'command must be one of %s' % ', '.join(COMMANDS)}
         data = {'id': str(body.get('id') or uuid.uuid4()), 'user': user, 'command': name,
                 'version': VERSION, 'colour': self.config['colour']}
+        self.business.inc('flash_commands_total', name)
         try:
             self.session(user)
         except Exception as exc:  # pylint: disable=broad-except
             # The real app's SessionService.createSession: a failed write fails the request.
             log.error('Error creating session: %s', _describe(exc))
             return 500, {'statusCode': 500, 'message': 'Failed to create user session'}
-        result = self.balance(user) if name == 'balance' else {'ok': True}
+        # After the session: Redis answered, so a down Redis does not slow the answer further.
+        self.mark_active(user)
+        if name == 'balance':
+            result = self.balance(user)
+        elif name == 'link':
+            try:
+                self.link(user)
+            except Exception as exc:  # pylint: disable=broad-except
+                # The real app's OtpService.generateOtp: 'Failed to generate OTP'; the attempt failed.
+                log.error('Error generating OTP: %s', _describe(exc))
+                self.business.inc('flash_account_link_attempts_total', 'failure')
+                return 500, {'statusCode': 500, 'message': 'Failed to generate OTP'}
+            result = {'ok': True}
+        elif name == 'otp':
+            result = {'ok': True, 'verified': self.verify_otp(user, body.get('code'))}
+        else:
+            result = {'ok': True}
         # The real app awaits publishEvent() and ignores what it returns: the answer is the same
         # whether the broker took the event, blocks publishing, or the channel is gone.
         self.publisher.publish('message.received', data)
@@ -472,7 +660,7 @@ class Handler(BaseHTTPRequestHandler):
                 return path, 500, {'status': 'error'}
             return path, 200, {'status': 'ok'}
         if method == 'GET' and path == '/metrics':
-            return '/metrics', 200, app.metrics.render().encode()
+            return '/metrics', 200, app.render_metrics().encode()
         if BROKEN and path.startswith('/api/'):
             return path, 500, {'statusCode': 500, 'message': 'broken release'}
         if method == 'GET' and path == '/api/balance':

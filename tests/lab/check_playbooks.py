@@ -83,9 +83,10 @@ def main():
     ep = json.load(open(os.path.join(ROOT, '.lab', 'endpoints.json')))
     listed = set(NO_CHANGE) | set(SKIPPED) | set(COVERED) | {'rollback.yml'}
     present = {f for f in os.listdir(os.path.join(ROOT, 'playbooks')) if f.endswith('.yml')}
-    # A playbook that imports only (secrets, validate_inventory, audit_summary, lab_endpoints) runs
-    # inside site.yml or lab.yml; every other new playbook must be listed here with its verdict.
-    imported_only = {'secrets.yml', 'validate_inventory.yml', 'audit_summary.yml', 'lab_endpoints.yml'}
+    # A playbook that is only imported (secrets, validate_inventory, audit_summary, lab_endpoints,
+    # app_scrape_targets) runs inside site.yml, lab.yml or deploy.yml; every other new playbook must
+    # be listed here with its verdict.
+    imported_only = {'secrets.yml', 'validate_inventory.yml', 'audit_summary.yml', 'lab_endpoints.yml', 'app_scrape_targets.yml'}
     unlisted = sorted(present - listed - imported_only)
     if unlisted:
         sys.exit('check_playbooks: playbooks with no --check --diff verdict: %s (add them to NO_CHANGE or SKIPPED)' % unlisted)
@@ -108,6 +109,11 @@ def main():
         sys.exit('rollback.yml --check --diff: the plan is in-place with the same configuration, yet it predicts a change (log: %s)' % log)
     if shown[0] == 'switch' and not predicted:
         sys.exit('rollback.yml --check --diff: the plan is a switch, yet it predicts no change (log: %s)' % log)
+    # Prometheus's app job follows a switch (playbooks/app_scrape_targets.yml): the preview shows it.
+    monitoring = ep['groups'].get('monitoring', [])
+    if shown[0] == 'switch' and monitoring and not all(hosts.get(h, {}).get('changed') for h in monitoring):
+        sys.exit('rollback.yml --check --diff: the plan is a switch, yet the app job\'s targets on %s would not follow it (log: %s)'
+                 % (monitoring, log))
     after = serving_colour(ep)
     if not before or after != before:
         sys.exit('rollback.yml --check changed what serves: colour %s before, %s after' % (before, after))

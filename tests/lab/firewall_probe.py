@@ -29,7 +29,7 @@ POLICY = {
                  ((15692,), {'monitoring'}, True)],      # the prometheus plugin, scraped by the monitoring host
     'proxy': [((443, 80), {'any'}, True),
               ((9113,), {'monitoring'}, True)],           # the nginx exporter (issue 11)
-    'app': [((3000, 3001), {'proxy'}, False)],          # the live colour listens; the other may be stopped
+    'app': [((3000, 3001), {'proxy', 'monitoring'}, False)],  # the live colour listens (the other may be stopped); Prometheus reads its /metrics
     # Issue 11: Prometheus and Alertmanager for the monitoring hosts and the admins; the blackbox
     # and Redis exporters for the monitoring hosts only.
     'monitoring': [((9090, 9093), {'monitoring', 'admin'}, True),

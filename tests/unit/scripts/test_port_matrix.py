@@ -39,7 +39,7 @@ def test_the_runbook_matrix_is_generated_from_the_roles(tmp_path):
     # Every service role is in it, with its well-known ports.
     for row in ('| `redis` | redis | tcp | 6379, 6380 |', '| `redis-sentinel` | redis | tcp | 26379 |',
                 '| `rabbitmq-clustering` | rabbitmq | tcp | 4369, 25672, 35672-35682 | group `rabbitmq` |',
-                '| `proxy-https` | proxy | tcp | 443 | everyone |', '| `app-blue` | app | tcp | 3000 | group `proxy` |'):
+                '| `proxy-https` | proxy | tcp | 443 | everyone |', '| `app-blue` | app | tcp | 3000 | group `proxy`, group `monitoring` |'):
         assert row in generated
 
 
