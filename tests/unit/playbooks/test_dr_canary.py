@@ -53,6 +53,7 @@ class DictRedis(object):
 def test_the_canary_asks_for_the_key_the_app_writes_for_a_session():
     app = ref.App.__new__(ref.App)  # no connections: only the session logic is exercised
     app.redis = DictRedis()
+    app.business = ref.BusinessMetrics()  # the session counts its creations
     app.session('dr-canary-1796231962000')
     assert canary.session_index_key('dr-canary-1796231962000') in app.redis.data
     assert canary.session_index_key('someone-else') not in app.redis.data
