@@ -387,10 +387,10 @@ def test_counting_is_thread_safe():
     business = ref.BusinessMetrics()
 
     def work():
-        for _ in range(2000):
+        for dummy in range(2000):
             business.inc('flash_commands_total', 'help')
             business.otp_failed('alice')
-    threads = [threading.Thread(target=work) for _ in range(8)]
+    threads = [threading.Thread(target=work) for dummy in range(8)]
     for t in threads:
         t.start()
     for t in threads:
