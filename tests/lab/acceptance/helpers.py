@@ -275,8 +275,11 @@ def prune_rebuilt():
 
 
 def app_images():
-    """Colour -> the set of image ids its running app containers were made from."""
-    ids = subprocess.run(['docker', 'ps', '-q', '--filter', 'label=io.flash.app.host'], stdout=subprocess.PIPE,
+    """Colour -> the set of image ids the lab's running app containers were made from. Only the lab's
+    (label io.flash.lab, as running_versions): a Molecule scenario's app on the same engine, run beside
+    the lab check by make test, is not the lab's."""
+    ids = subprocess.run(['docker', 'ps', '-q', '--filter', 'label=io.flash.lab=flash-lab', '--filter', 'label=io.flash.app.host'],
+                         stdout=subprocess.PIPE,
                          universal_newlines=True, check=True).stdout.split()
     if not ids:
         return {}
