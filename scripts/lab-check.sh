@@ -151,7 +151,7 @@ PY
 python3 tests/lab/preview_check.py | tee "$out/preview.jsonl" || die "the preview of a variable change is wrong (logs: $out/preview-*.log)"
 # Each role's concern tags alone (issue 15.3), on the lab the preview left converged: the
 # preflight and the discovery run for every tag, and each `--tags <concern>` run of a role's
-# playbook fails nothing and changes nothing (tests/lab/tags_alone.py; about 3.5 min).
+# playbook fails nothing and changes nothing (tests/lab/tags_alone.py; about 9 min).
 python3 tests/lab/tags_alone.py | tee "$out/tags-alone.jsonl" || die "a concern tag does not run alone (logs: $out/tags-*.log)"
 
 # The app's acceptance in the running lab (issue 6): deploys under load, a broken release, a

@@ -20,14 +20,14 @@ __metaclass__ = type
 import json
 import os
 import re
-import ssl
 import subprocess
 import sys
 import time
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from recap import recap  # noqa: E402  (tests/lab/recap.py: the one PLAY RECAP reader)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'acceptance'))
+import helpers  # noqa: E402  (tests/lab/acceptance/helpers.py: the colour that serves)
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 LOGS = os.path.join(ROOT, '.build', 'lab-check')
@@ -73,12 +73,6 @@ def check(playbook):
     return hosts, time.monotonic() - start, log
 
 
-def serving_colour(ep):
-    ctx = ssl.create_default_context(cafile=ep['proxy']['ca_file'])
-    resp = urllib.request.urlopen(ep['proxy']['https_url'].rstrip('/') + '/health', context=ctx, timeout=10)
-    return resp.getheader('X-Flash-Colour')
-
-
 def main():
     ep = json.load(open(os.path.join(ROOT, '.lab', 'endpoints.json')))
     listed = set(NO_CHANGE) | set(SKIPPED) | set(COVERED) | {'rollback.yml'}
@@ -97,7 +91,7 @@ def main():
         if changed:
             sys.exit('%s --check --diff on the converged lab predicts a change: %s (log: %s)' % (playbook, changed, log))
         seconds[playbook] = round(secs, 1)
-    before = serving_colour(ep)
+    before = helpers.serving_colour(ep)
     hosts, secs, log = check('rollback.yml')
     seconds['rollback.yml'] = round(secs, 1)
     with open(log) as handle:
@@ -114,7 +108,7 @@ def main():
     if shown[0] == 'switch' and monitoring and not all(hosts.get(h, {}).get('changed') for h in monitoring):
         sys.exit('rollback.yml --check --diff: the plan is a switch, yet the app job\'s targets on %s would not follow it (log: %s)'
                  % (monitoring, log))
-    after = serving_colour(ep)
+    after = helpers.serving_colour(ep)
     if not before or after != before:
         sys.exit('rollback.yml --check changed what serves: colour %s before, %s after' % (before, after))
     print(json.dumps({'step': 'check-playbooks', 'ok': True, 'seconds': seconds, 'serving_colour': before,

@@ -152,13 +152,6 @@ def inhibited(mon, name, label, value):
 
 # 1. Targets and exporters.
 
-def serving_colour(ep):
-    """The colour that serves, as the proxy says in X-Flash-Colour."""
-    ctx = ssl.create_default_context(cafile=ep['proxy']['ca_file'])
-    resp = urllib.request.urlopen(ep['proxy']['https_url'].rstrip('/') + '/health', context=ctx, timeout=10)
-    return resp.getheader('X-Flash-Colour')
-
-
 def expected_targets(ep, colour):
     groups, mon = ep['groups'], ep['monitoring']['host']
     redis_ports = [str(p) for p in helpers.redis_ports(ep)]
@@ -178,7 +171,7 @@ def expected_targets(ep, colour):
 
 
 def check_targets(ep, mon):
-    colour = serving_colour(ep)
+    colour = helpers.serving_colour(ep)
     expected = expected_targets(ep, colour)
 
     def state():
@@ -275,7 +268,7 @@ def app_traffic(ep):
     # The OTP gauge is per app instance (docs/metrics-contract.md) and the proxy balances round
     # robin, so one user's codes through it split between the replicas (3 and 3 of 6: no alert).
     # They go to one replica, on its app host, as one instance sees a user's attempts.
-    host, port = ep['app']['hosts'][0], ep['app']['colour_ports'][serving_colour(ep)]
+    host, port = ep['app']['hosts'][0], ep['app']['colour_ports'][helpers.serving_colour(ep)]
     for body in [{'user': OTP_USER, 'command': 'link'}] + [{'user': OTP_USER, 'command': 'otp', 'code': 'wrong-code'}] * OTP_FAILURES:
         out = subprocess.run(['docker', 'exec', host, 'curl', '-sS', '-o', '/dev/null', '-w', '%{http_code}', '-H',
                               'Content-Type: application/json', '-d', json.dumps(body), 'http://127.0.0.1:%d/api/commands' % port],

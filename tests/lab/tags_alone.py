@@ -9,9 +9,10 @@ itself (`--list-tags`: every task tag but `always` and the role names), so a new
 tested the day it is tagged. Then:
   1. the preflight and the discovery run for every tag: in `--list-tasks`, each task tagged
      `preflight` or `discover` is also tagged `always`;
-  2. each concern runs alone (`--tags <concern>`) with failed=0, unreachable=0 and changed=0 on
-     every host: the lab is converged, so a concern that ran without the facts its preflight or
-     discovery sets would render something else (a change) or fail.
+  2. each concern but those two runs alone (`--tags <concern>`; a `--tags preflight` run would
+     only repeat the always tasks every concern's run has) with failed=0, unreachable=0 and
+     changed=0 on every host: the lab is converged, so a concern that ran without the facts its
+     preflight or discovery sets would render something else (a change) or fail.
 The app role is run by deploy.yml as one blue/green procedure (include_role: its tasks carry
 no play tag); its concern tags select parts of the role where a play imports it (molecule/app).
 One JSON line per playbook: the tags and the seconds each took. Exit 1 naming what failed.
@@ -88,8 +89,11 @@ def main():
         errors += ['%s: "%s" is tagged preflight/discover but not always: --tags <concern> skips it' % (playbook, task)
                    for task in foundation_not_always(listed.stdout)]
         seconds = {}
+        # preflight and discover are not run alone: their tasks are all tagged always (checked
+        # above), so `--tags preflight` would run just the always tasks, which every concern's run
+        # below runs too.
         for tag in tags:
-            if only and (playbook, tag) not in only:
+            if tag in FOUNDATION or (only and (playbook, tag) not in only):
                 continue
             log = os.path.join(LOGS, 'tags-%s-%s.log' % (playbook[:-4], tag))
             started = time.monotonic()

@@ -19,6 +19,7 @@ import subprocess
 import threading
 import time
 import urllib.parse
+import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 STATE = os.path.join(ROOT, '.lab')
@@ -196,6 +197,13 @@ def leaked(values, texts):
 
 
 # The release: what runs, what the proxy serves, what the record on the proxy says.
+
+def serving_colour(ep):
+    """The colour that serves, as the proxy says in X-Flash-Colour on /health."""
+    ctx = ssl.create_default_context(cafile=ep['proxy']['ca_file'])
+    resp = urllib.request.urlopen(ep['proxy']['https_url'].rstrip('/') + '/health', context=ctx, timeout=10)
+    return resp.getheader('X-Flash-Colour')
+
 
 def running_versions():
     out = subprocess.run(['docker', 'ps', '--filter', 'label=io.flash.lab=flash-lab', '--filter', 'label=io.flash.app',
