@@ -21,10 +21,15 @@ reachable, and honours the real app's contract, so the lab tests what production
   method, route and status_code (not for /metrics and /health).
 - The proposed business series of docs/metrics-contract.md, which the real app does not export
   yet: flash_session_creations_total, flash_commands_total, flash_account_link_attempts_total,
-  flash_otp_verifications_total, flash_otp_failed_attempts_max_1h and flash_active_users (a Redis
-  HyperLogLog per UTC day, so every instance reports the same users). `link` stores a one-time
-  code in Redis (otp:<sha256 of the user>), `otp` with {"code": ...} verifies it; the code is
-  never in an HTTP answer (a test reads it from Redis: the real app sends it out of band).
+  flash_otp_verifications_total, flash_otp_failed_attempts_max_1h and flash_active_users. The two
+  gauges keep their state in Redis, so every instance exports the service's value, not its own
+  share (the proxy balances round robin, so one user's requests reach every replica): the active
+  users a HyperLogLog per UTC day; the failed OTP verifications a sorted set per user
+  (flash:otp_failures:<sha256 of the user>, one member per failure) and an index of the users
+  with failures in the trailing hour (flash:otp_failures:users), read at each scrape. `link`
+  stores a one-time code in Redis (otp:<sha256 of the user>), `otp` with {"code": ...} verifies
+  it; the code is never in an HTTP answer (a test reads it from Redis: the real app sends it out
+  of band).
 
 Test-only, never read by the collection: the X-Reference-App-Version and X-Reference-App-Colour
 response headers say which release and colour answered; build argument BROKEN=1 makes a release
@@ -32,7 +37,6 @@ whose /health and /api answer 500. Python 3 standard library plus Debian's pytho
 python3-pika; no systemd, no root, a read-only root filesystem.
 """
 
-import collections
 import hashlib
 import hmac
 import json
@@ -58,6 +62,13 @@ SESSION_EXPIRY = 86400
 OTP_LENGTH = 6
 OTP_EXPIRY = 300
 OTP_FAILURE_WINDOW = 3600               # flash_otp_failed_attempts_max_1h: the trailing hour
+OTP_FAILURES_PREFIX = 'flash:otp_failures:'  # + sha256 of the user: a sorted set, one member per failure
+OTP_FAILURES_USERS = OTP_FAILURES_PREFIX + 'users'  # sha256 of the user -> epoch time of the last failure
+# A scrape reads the failures of at most this many users (those whose last failure is the most
+# recent): two round trips and at most 2 x 1000 commands per scrape, however many users fail.
+# Beyond that many users with failures in the hour the gauge may undercount (a mass attack then
+# shows in flash_otp_verifications_total{result="failure"}).
+OTP_FAILURES_SCRAPE_LIMIT = 1000
 ACTIVE_USERS_PREFIX = 'flash:active_users:'  # + the UTC day, YYYY-MM-DD: one HyperLogLog per day
 ACTIVE_USERS_EXPIRY = 31 * 86400        # a day's key outlives the 30-day window by a day
 RESULTS = ('failure', 'success')
@@ -214,9 +225,8 @@ def active_user_keys(now, days):
 class BusinessMetrics(object):
     """The proposed business series of docs/metrics-contract.md. Counters start at 0 for every
     label value they can take (a fixed set: the commands, success/failure), so each series exists
-    from the first scrape. flash_otp_failed_attempts_max_1h keeps each user's failed
-    verifications of the trailing hour in memory (per process, like the counters); the active
-    users come from Redis when rendered, so every instance reports the same values."""
+    from the first scrape; they count this process's requests. The two gauges are the service's:
+    the App reads them from Redis at each scrape and hands them to render()."""
 
     COUNTERS = (
         ('flash_session_creations_total', 'Sessions the app tried to create, by outcome', 'result', RESULTS),
@@ -225,11 +235,9 @@ class BusinessMetrics(object):
         ('flash_otp_verifications_total', 'OTP verifications, by outcome', 'result', RESULTS),
     )
 
-    def __init__(self, clock=time.monotonic):
+    def __init__(self):
         self._lock = threading.Lock()
-        self._clock = clock
         self._counters = {name: dict.fromkeys(values, 0) for name, _help, _label, values in self.COUNTERS}
-        self._otp_failures = {}  # user -> deque of clock() times of failed verifications
 
     def inc(self, name, value):
         with self._lock:
@@ -242,29 +250,9 @@ class BusinessMetrics(object):
         with self._lock:
             return self._counters[name][value]
 
-    def _prune(self, now):
-        """Drop the failures older than the window, and the users left with none (lock held)."""
-        for user in list(self._otp_failures):
-            times = self._otp_failures[user]
-            while times and times[0] <= now - OTP_FAILURE_WINDOW:
-                times.popleft()
-            if not times:
-                del self._otp_failures[user]
-
-    def otp_failed(self, user):
-        with self._lock:
-            now = self._clock()
-            self._otp_failures.setdefault(user, collections.deque()).append(now)
-            self._prune(now)
-
-    def otp_failed_max_1h(self):
-        with self._lock:
-            self._prune(self._clock())
-            return max((len(times) for times in self._otp_failures.values()), default=0)
-
-    def render(self, active_users=None):
-        """The business series in the text format 0.0.4; active_users is {'1d': n, '30d': n},
-        or None to leave the gauge out (Redis did not answer)."""
+    def render(self, active_users=None, otp_failed_max_1h=None):
+        """The business series in the text format 0.0.4; active_users is {'1d': n, '30d': n} and
+        otp_failed_max_1h a number, each None to leave its gauge out (Redis did not answer)."""
         lines = []
         with self._lock:
             for name, help_text, label, values in self.COUNTERS:
@@ -272,10 +260,11 @@ class BusinessMetrics(object):
                 lines.append('# TYPE %s counter' % name)
                 for value in values:
                     lines.append('%s{%s="%s"} %d' % (name, label, value, self._counters[name][value]))
-        lines.append('# HELP flash_otp_failed_attempts_max_1h The largest number of failed OTP verifications of a single user '
-                     'in the trailing hour')
-        lines.append('# TYPE flash_otp_failed_attempts_max_1h gauge')
-        lines.append('flash_otp_failed_attempts_max_1h %d' % self.otp_failed_max_1h())
+        if otp_failed_max_1h is not None:
+            lines.append('# HELP flash_otp_failed_attempts_max_1h The largest number of failed OTP verifications of a single user '
+                         'in the trailing hour')
+            lines.append('# TYPE flash_otp_failed_attempts_max_1h gauge')
+            lines.append('flash_otp_failed_attempts_max_1h %d' % otp_failed_max_1h)
         if active_users is not None:
             lines.append('# HELP flash_active_users Distinct users active across the service in the trailing window')
             lines.append('# TYPE flash_active_users gauge')
@@ -410,6 +399,9 @@ class RedisWatch(threading.Thread):
 
 
 class App(object):
+    # Epoch seconds: the OTP failures' scores, compared by every instance (tests replace it).
+    clock = staticmethod(time.time)
+
     def __init__(self, config):
         self.config = config
         self.metrics = Metrics()
@@ -491,7 +483,7 @@ class App(object):
     def verify_otp(self, user, code):
         """Check the user's one-time code: a match deletes it (no reuse) and counts success; a
         wrong, missing or expired code, or a Redis read that fails, counts failure (the real app's
-        verifyOtp answers false then) and records the user's failure for the trailing hour."""
+        verifyOtp answers false then) and records the user's failure in Redis (otp_failed)."""
         if isinstance(code, int) and not isinstance(code, bool):
             code = str(code)
         key = self._otp_key(user)
@@ -512,8 +504,59 @@ class App(object):
         self.business.inc('flash_otp_verifications_total', result)
         self.business.inc('flash_account_link_attempts_total', result)
         if not ok:
-            self.business.otp_failed(user)
+            self.otp_failed(user)
         return ok
+
+    def otp_failed(self, user):
+        """Record one failed verification of the user where every instance sees it: the proxy
+        spreads one user's attempts over the replicas, so a count per instance would be a share
+        of the user's failures (3 and 3 of 6 with two replicas) and the alert would not fire.
+        In one MULTI/EXEC, so the failure and its index entry land together: a member of the
+        user's sorted set (a unique member, scored with the time), whose failures older than the
+        window go and which expires with the window; and the user's entry in the index, scored
+        with the time of this last failure, which the scrape reads instead of scanning the keys.
+        Keys and members carry sha256 of the user, never the id. No lock: Redis runs each
+        MULTI/EXEC whole, and redis-py's client is shared safely by the request threads (a
+        pipeline is the calling thread's own). A failed write is logged and changes nothing else:
+        the answer is the verification's."""
+        digest = hashlib.sha256(user.encode()).hexdigest()
+        key = OTP_FAILURES_PREFIX + digest
+        now = self.clock()
+        try:
+            pipe = self.redis.pipeline()
+            pipe.zadd(key, {uuid.uuid4().hex: now})
+            pipe.zremrangebyscore(key, '-inf', now - OTP_FAILURE_WINDOW)
+            pipe.expire(key, OTP_FAILURE_WINDOW)
+            pipe.zadd(OTP_FAILURES_USERS, {digest: now})
+            pipe.zremrangebyscore(OTP_FAILURES_USERS, '-inf', now - OTP_FAILURE_WINDOW)
+            pipe.expire(OTP_FAILURES_USERS, OTP_FAILURE_WINDOW)
+            pipe.execute()
+        except Exception as exc:  # pylint: disable=broad-except
+            log.warning('Error recording a failed OTP verification: %s', _describe(exc))
+
+    def otp_failed_max_1h(self):
+        """The most failures one user had in the trailing hour, across the service (0 when
+        none), or None when Redis does not answer. Two round trips: the index loses the users
+        whose last failure is older than the window and gives the OTP_FAILURES_SCRAPE_LIMIT users
+        with the most recent failures; then each of those users' sets loses its old failures and
+        is counted (ZCARD). A failure exactly one window old is out, at both steps."""
+        cutoff = self.clock() - OTP_FAILURE_WINDOW
+        try:
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.zremrangebyscore(OTP_FAILURES_USERS, '-inf', cutoff)
+            pipe.zrevrange(OTP_FAILURES_USERS, 0, OTP_FAILURES_SCRAPE_LIMIT - 1)
+            digests = pipe.execute()[1]
+            if not digests:
+                return 0
+            pipe = self.redis.pipeline(transaction=False)
+            for digest in digests:
+                key = OTP_FAILURES_PREFIX + (digest.decode() if isinstance(digest, bytes) else digest)
+                pipe.zremrangebyscore(key, '-inf', cutoff)
+                pipe.zcard(key)
+            return max(int(count) for count in pipe.execute()[1::2])
+        except Exception as exc:  # pylint: disable=broad-except
+            log.warning('flash_otp_failed_attempts_max_1h left out: Redis did not answer: %s', _describe(exc))
+            return None
 
     def mark_active(self, user):
         """Add the user to today's HyperLogLog (UTC day), kept 31 days: every instance counts
@@ -536,7 +579,14 @@ class App(object):
             return None
 
     def render_metrics(self):
-        return self.metrics.render() + self.business.render(self.active_users())
+        """The app's series, then the business series. A Redis-backed gauge that Redis does not
+        answer for is left out, not reported as 0: a gauge that would lie (no failures, no users)
+        is worse than an absent one, which the rules and dashboards show as no data. When the
+        active users got no answer the OTP gauge is left out too, without asking Redis again, so
+        a scrape waits for at most one Redis timeout (2 s); /metrics answers 200 either way."""
+        active_users = self.active_users()
+        otp_failed_max_1h = self.otp_failed_max_1h() if active_users is not None else None
+        return self.metrics.render() + self.business.render(active_users, otp_failed_max_1h)
 
     def command(self, body):
         user, name = body.get('user'), body.get('command')

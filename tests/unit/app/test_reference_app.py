@@ -155,14 +155,29 @@ def test_metrics_have_the_real_names_and_labels(server):
     assert 'route="/health"' not in text and 'route="/metrics"' not in text
 
 
+def score_bound(value):
+    """A ZREMRANGEBYSCORE bound as Redis reads it: -inf, +inf, a number, or (number (exclusive)."""
+    text = str(value)
+    exclusive = text.startswith('(')
+    return float(text[1:] if exclusive else text), exclusive
+
+
 class FakeRedis(object):
-    """The few Redis commands the app uses, in memory: strings (bytes, like redis-py) and sets
-    standing in for HyperLogLogs (PFCOUNT of several keys counts their union, as Redis does).
-    Expiries are recorded, not enforced."""
+    """The few Redis commands the app uses, in memory: strings (bytes, like redis-py), sets
+    standing in for HyperLogLogs (PFCOUNT of several keys counts their union, as Redis does) and
+    sorted sets (member -> score). Expiries are recorded, not enforced. A pipeline queues its
+    commands and runs them in order under the lock when executed (MULTI/EXEC's all together);
+    whether it asked for a transaction is recorded."""
 
     def __init__(self):
-        self.lock = threading.Lock()
-        self.strings, self.hlls, self.expiry = {}, {}, {}
+        self.lock = threading.RLock()
+        self.strings, self.hlls, self.zsets, self.expiry = {}, {}, {}, {}
+        self.transactions = []  # each pipeline's `transaction` (MULTI/EXEC or not)
+
+    def keys(self):
+        """Every key held, whatever its type."""
+        with self.lock:
+            return set(self.strings) | set(self.hlls) | set(self.zsets)
 
     def get(self, key):
         with self.lock:
@@ -176,7 +191,7 @@ class FakeRedis(object):
 
     def delete(self, *keys):
         with self.lock:
-            return sum(1 for k in keys if self.strings.pop(k, None) is not None or self.hlls.pop(k, None) is not None)
+            return sum(1 for k in keys if any(store.pop(k, None) is not None for store in (self.strings, self.hlls, self.zsets)))
 
     def pfadd(self, key, *values):
         with self.lock:
@@ -189,6 +204,33 @@ class FakeRedis(object):
         with self.lock:
             return len(set().union(*(self.hlls.get(k, set()) for k in keys)))
 
+    def zadd(self, key, mapping):
+        with self.lock:
+            zset = self.zsets.setdefault(key, {})
+            added = sum(1 for member in mapping if member not in zset)
+            zset.update((m if isinstance(m, bytes) else str(m).encode(), float(s)) for m, s in mapping.items())
+            return added
+
+    def zremrangebyscore(self, key, low, high):
+        (low, low_open), (high, high_open) = score_bound(low), score_bound(high)
+        with self.lock:
+            zset = self.zsets.get(key, {})
+            gone = [m for m, s in zset.items() if (s > low if low_open else s >= low) and (s < high if high_open else s <= high)]
+            for member in gone:
+                del zset[member]
+            if not zset:
+                self.zsets.pop(key, None)
+            return len(gone)
+
+    def zcard(self, key):
+        with self.lock:
+            return len(self.zsets.get(key, {}))
+
+    def zrevrange(self, key, start, end):
+        with self.lock:
+            ordered = sorted(self.zsets.get(key, {}).items(), key=lambda item: (-item[1], item[0]))
+            return [m for m, s in ordered[start:None if end == -1 else end + 1]]
+
     def expire(self, key, seconds):
         with self.lock:
             self.expiry[key] = seconds
@@ -196,6 +238,30 @@ class FakeRedis(object):
 
     def ping(self):
         return True
+
+    def pipeline(self, transaction=True):
+        self.transactions.append(transaction)
+        return FakePipeline(self)
+
+
+class FakePipeline(object):
+    """redis-py's pipeline over a FakeRedis: each command is queued, execute() runs them all and
+    returns their answers in order."""
+
+    def __init__(self, redis):
+        self.redis, self.queued = redis, []
+
+    def __getattr__(self, name):
+        def queue(*args, **kwargs):
+            self.queued.append((getattr(self.redis, name), args, kwargs))
+            return self
+        return queue
+
+    def execute(self):
+        with self.redis.lock:
+            answers = [method(*args, **kwargs) for method, args, kwargs in self.queued]
+        self.queued = []
+        return answers
 
 
 class DownRedis(object):
@@ -207,9 +273,8 @@ class DownRedis(object):
         return fail
 
 
-@pytest.fixture
-def app_server():
-    """A fresh app (its counters at 0) on its own port; the test sets app.redis."""
+def start_app_server():
+    """A fresh app (its counters at 0) on its own port: (app, connection, stop)."""
     config = ref.load_config(dict(PRODUCTION, REDIS_PORT=str(free_port()), RABBITMQ_URL='amqp://u:p@127.0.0.1:%d/v' % free_port()))
     app = ref.App(config)
     handler = type('Handler', (ref.Handler,), {'app': app})
@@ -217,10 +282,29 @@ def app_server():
     thread = threading.Thread(target=srv.serve_forever, kwargs={'poll_interval': 0.1}, daemon=True)
     thread.start()
     conn = http.client.HTTPConnection('127.0.0.1', srv.server_address[1], timeout=5)
+
+    def stop():
+        conn.close()  # else server_close() waits for the idle keep-alive connection's 10 s
+        srv.shutdown()
+        srv.server_close()
+    return app, conn, stop
+
+
+@pytest.fixture
+def app_server():
+    """A fresh app on its own port; the test sets app.redis."""
+    app, conn, stop = start_app_server()
     yield app, conn
-    conn.close()  # else server_close() waits for the idle keep-alive connection's 10 s
-    srv.shutdown()
-    srv.server_close()
+    stop()
+
+
+@pytest.fixture
+def two_app_servers():
+    """Two replicas of the app, as the proxy balances over them; the test gives them one Redis."""
+    first, second = start_app_server(), start_app_server()
+    yield first[:2], second[:2]
+    first[2]()
+    second[2]()
 
 
 def command(conn, user, name, **extra):
@@ -243,6 +327,10 @@ def samples(text):
 
 def otp_key(user):
     return 'otp:' + ref.hashlib.sha256(user.encode()).hexdigest()
+
+
+def failures_key(user):
+    return 'flash:otp_failures:' + ref.hashlib.sha256(user.encode()).hexdigest()
 
 
 BUSINESS_COUNTERS = {
@@ -330,6 +418,7 @@ def test_link_stores_a_code_in_redis_never_in_the_answer_and_a_right_code_links(
     assert values['flash_otp_verifications_total{result="failure"}'] == 0
     assert values['flash_account_link_attempts_total{result="failure"}'] == 0
     assert values['flash_otp_failed_attempts_max_1h'] == 0
+    assert app.redis.zsets == {}   # a successful verification records no failure
     # The same code a second time: gone, so a failure.
     assert command(conn, 'alice', 'otp', code=code)[1]['result'] == {'ok': True, 'verified': False}
     assert samples(scrape(conn))['flash_otp_verifications_total{result="failure"}'] == 1
@@ -354,7 +443,8 @@ def test_failed_verifications_give_the_worst_user_of_the_hour(app_server):
     assert command(conn, 'bob', 'otp', code='12')[1]['result']['verified'] is False
     assert otp_key('alice') in app.redis.strings   # a wrong code leaves the right one usable
     values = samples(scrape(conn))
-    assert values['flash_otp_failed_attempts_max_1h'] == 2
+    assert values['flash_otp_failed_attempts_max_1h'] == 2   # alice's 2, not the 3 of alice and bob together
+    assert app.redis.zcard(failures_key('alice')) == 2 and app.redis.zcard(failures_key('bob')) == 1
     assert values['flash_otp_verifications_total{result="failure"}'] == 3
     assert values['flash_account_link_attempts_total{result="failure"}'] == 3
     assert values['flash_otp_verifications_total{result="success"}'] == 0
@@ -368,48 +458,125 @@ def test_failed_verifications_give_the_worst_user_of_the_hour(app_server):
     assert values['flash_account_link_attempts_total{result="success"}'] == 1
 
 
-def test_failures_older_than_an_hour_no_longer_count():
-    now = [1000.0]
-    business = ref.BusinessMetrics(clock=lambda: now[0])
-    business.otp_failed('alice')
+def test_failures_older_than_an_hour_drop_out(app_server):
+    app, conn = app_server
+    app.redis = FakeRedis()
+    now = [1700000000.0]
+    app.clock = lambda: now[0]
+    app.otp_failed('alice')
+    assert app.redis.transactions == [True]   # the failure and its index entry: one MULTI/EXEC
     now[0] += 1800
-    business.otp_failed('alice')
-    business.otp_failed('bob')
-    assert business.otp_failed_max_1h() == 2
-    now[0] += 1801   # alice's first failure is past the hour
-    assert business.otp_failed_max_1h() == 1
-    now[0] += 3600
-    assert business.otp_failed_max_1h() == 0
-    assert 'flash_otp_failed_attempts_max_1h 0\n' in business.render()
+    app.otp_failed('alice')
+    app.otp_failed('bob')
+    assert app.otp_failed_max_1h() == 2
+    index = app.redis.zsets['flash:otp_failures:users']
+    assert sorted(index.values()) == [now[0], now[0]]   # each user scored with the last failure
+    assert app.redis.expiry[failures_key('alice')] == 3600
+    assert app.redis.expiry['flash:otp_failures:users'] == 3600
+    now[0] += 1800   # alice's first failure is exactly an hour old: out
+    assert app.otp_failed_max_1h() == 1
+    assert app.redis.zcard(failures_key('alice')) == 1   # pruned at the scrape
+    now[0] += 1799
+    assert app.otp_failed_max_1h() == 1   # alice's and bob's last failures: 3599 s old
+    now[0] += 1
+    assert samples(scrape(conn))['flash_otp_failed_attempts_max_1h'] == 0
+    # The index is empty (gone); the users' sets, no longer read, end by their expiry: an hour
+    # after their last failure, i.e. now (FakeRedis records expiries, Redis enforces them).
+    assert set(app.redis.zsets) == {failures_key('alice'), failures_key('bob')}
 
 
-def test_counting_is_thread_safe():
+def test_the_scrape_reads_a_bounded_number_of_users(app_server, monkeypatch):
+    # At most OTP_FAILURES_SCRAPE_LIMIT users, those with the most recent failures.
+    app = app_server[0]
+    app.redis = FakeRedis()
+    monkeypatch.setattr(ref, 'OTP_FAILURES_SCRAPE_LIMIT', 2)
+    now = [1700000000.0]
+    app.clock = lambda: now[0]
+    for dummy in range(4):
+        app.otp_failed('oldest')
+    for user in ('u1', 'u1', 'u2', 'u2', 'u2'):
+        now[0] += 1
+        app.otp_failed(user)
+    assert app.otp_failed_max_1h() == 3   # u2's 3 and u1's 2 read; 'oldest' (4) beyond the bound
+    counted = []
+    original = app.redis.zcard
+    app.redis.zcard = lambda key: counted.append(key) or original(key)
+    app.otp_failed_max_1h()
+    assert sorted(counted) == sorted([failures_key('u1'), failures_key('u2')])
+    assert ref.OTP_FAILURES_SCRAPE_LIMIT == 2 and 'flash:otp_failures:users' in app.redis.zsets
+
+
+def test_the_stored_failures_carry_no_user_id(app_server):
+    app, conn = app_server
+    app.redis = FakeRedis()
+    user = 'mallory-4155550100'
+    command(conn, user, 'link')
+    for dummy in range(3):
+        command(conn, user, 'otp', code='000000')
+    assert samples(scrape(conn))['flash_otp_failed_attempts_max_1h'] == 3
+    stored = list(app.redis.keys()) + list(app.redis.expiry)
+    stored += [member.decode() for zset in app.redis.zsets.values() for member in zset]
+    assert failures_key(user) in stored and 'flash:otp_failures:users' in stored
+    assert not [text for text in stored if user in text]
+    assert ref.hashlib.sha256(user.encode()).hexdigest().encode() in app.redis.zsets['flash:otp_failures:users']
+
+
+def test_a_failed_record_is_logged_and_the_answer_stays(app_server, caplog):
+    app, conn = app_server
+    fake = FakeRedis()
+    app.redis = fake
+    command(conn, 'mallory', 'link')
+    code = fake.strings[otp_key('mallory')].decode()
+
+    def refuse(*_args, **_kwargs):
+        raise ref.redis.ResponseError('READONLY You can\'t write against a read only replica.')
+    fake.pipeline = refuse
+    caplog.clear()
+    status, answer = command(conn, 'mallory', 'otp', code='999999' if code != '999999' else '000000')
+    assert status == 200 and answer['result'] == {'ok': True, 'verified': False}
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == 'WARNING' and 'failed OTP' in r.getMessage()]
+    assert warnings == ['Error recording a failed OTP verification: ResponseError: READONLY You can\'t write against a read only replica.']
+    assert not [r for r in caplog.records if 'mallory' in r.getMessage() or code in r.getMessage()]
+    # The scrape cannot read the failures either: the gauge is left out, the active users are not.
+    text = scrape(conn)
+    assert 'flash_otp_failed_attempts_max_1h' not in text
+    assert samples(text)['flash_active_users{window="1d"}'] == 1
+    assert samples(text)['flash_otp_verifications_total{result="failure"}'] == 1
+
+
+def test_counting_is_thread_safe(app_server):
+    app = app_server[0]
+    app.redis = FakeRedis()
+    app.clock = lambda: 1700000000.0   # every failure in the same second still counts once
     business = ref.BusinessMetrics()
 
     def work():
-        for dummy in range(2000):
+        for dummy in range(500):
             business.inc('flash_commands_total', 'help')
-            business.otp_failed('alice')
+            app.otp_failed('alice')
     threads = [threading.Thread(target=work) for dummy in range(8)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert business.value('flash_commands_total', 'help') == 16000
-    assert business.otp_failed_max_1h() == 16000
+    assert business.value('flash_commands_total', 'help') == 4000
+    assert app.otp_failed_max_1h() == 4000
 
 
-def test_metrics_answer_without_redis_and_leave_the_active_users_out(app_server):
+def test_metrics_answer_without_redis_and_leave_the_redis_gauges_out(app_server):
     app, conn = app_server
     app.redis = DownRedis()
     assert command(conn, 'alice', 'otp', code='123456')[0] == 500   # no session without Redis
     text = scrape(conn)
     values = samples(text)
     assert 'flash_active_users' not in text
+    assert 'flash_otp_failed_attempts_max_1h' not in text   # absent, not a 0 that would lie
     assert values['flash_session_creations_total{result="failure"}'] == 1
     assert values['flash_commands_total{command="otp"}'] == 1
-    assert values['flash_otp_failed_attempts_max_1h'] == 0
     assert 'http_request_count{method="POST",route="/api/commands",status_code="500"} 1' in text
+    # An answer of false with Redis down (the read failed) cannot be recorded: logged, still false.
+    assert app.verify_otp('alice', '123456') is False
+    assert app.otp_failed_max_1h() is None
 
 
 def test_the_real_server_without_redis_still_serves_metrics(server):
@@ -420,3 +587,21 @@ def test_the_real_server_without_redis_still_serves_metrics(server):
     assert status == 200
     assert 'flash_commands_total{command="balance"}' in raw.decode()
     assert 'flash_active_users' not in raw.decode()
+    assert 'flash_otp_failed_attempts_max_1h' not in raw.decode()
+
+
+def test_one_users_failures_at_two_replicas_add_up(two_app_servers):
+    # The proxy balances round robin: a brute-forcer's six wrong codes split 3/3 between two
+    # replicas. Each replica must export the service's count (6), not its own share (3), or
+    # max(flash_otp_failed_attempts_max_1h) > 5 never fires.
+    (first, first_conn), (second, second_conn) = two_app_servers
+    first.redis = second.redis = FakeRedis()
+    assert command(first_conn, 'mallory', 'link')[0] == 200
+    for n in range(6):
+        conn = (first_conn, second_conn)[n % 2]
+        status, answer = command(conn, 'mallory', 'otp', code='wrong-%d' % n)
+        assert status == 200 and answer['result'] == {'ok': True, 'verified': False}
+    for conn in (first_conn, second_conn):
+        values = samples(scrape(conn))
+        assert values['flash_otp_failed_attempts_max_1h'] == 6
+        assert values['flash_otp_verifications_total{result="failure"}'] == 3   # the counters stay per instance
