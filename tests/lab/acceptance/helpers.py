@@ -133,15 +133,53 @@ def sequence(samples, index):
     return seq
 
 
+# How long after the first answer of a new colour an answer of the colour before it still counts
+# as nginx's reload window rather than a switch back. A reload is not a clean cut: the master
+# starts the new workers, sleeps 100 ms ("allow new processes to start"), and only then sends the
+# old ones SIGQUIT, after which they close their listening sockets (ngx_master_process_cycle in
+# src/os/unix/ngx_process_cycle.c). Until then old and new workers both accept connections, so a
+# client on fresh connections can see new, old, new. A real switch back (a second write and
+# reload by the playbook) takes seconds of tasks, well outside this.
+RELOAD_WINDOW_S = 1.5
+
+
+def settled_sequence(samples, index, window=RELOAD_WINDOW_S):
+    """(sequence, echoes): the values of one field in order without repeats, like sequence(), except
+    that a return to the value before, within `window` seconds of the first answer of the new value
+    and followed by the new value again, is an echo of nginx's reload (an old worker still accepting
+    connections), not a change. echoes lists how many seconds after that first answer each came.
+    A return that stays (a real switch back) is a change however soon it comes."""
+    runs = []  # (value, seconds of its first answer), one per change
+    for sample in samples:
+        if sample[index] and (not runs or runs[-1][0] != sample[index]):
+            runs.append((sample[index], sample[0]))
+    settled, echoes = [], []
+    for position, (value, started) in enumerate(runs):
+        if settled and settled[-1][0] == value:
+            continue  # the new value again, after an echo
+        if (len(settled) >= 2 and settled[-2][0] == value and started - settled[-1][1] <= window
+                and position + 1 < len(runs) and runs[position + 1][0] == settled[-1][0]):
+            echoes.append(round(started - settled[-1][1], 3))
+            continue
+        settled.append((value, started))
+    return [value for value, dummy in settled], echoes
+
+
 def summary(client):
     """The figures every step under load reports about its client."""
     return samples_summary(client.samples)
 
 
 def samples_summary(samples):
+    """versions_seen and colours_seen are the settled sequences (settled_sequence); reload_echoes the
+    answers of the colour before that came within nginx's reload window, in seconds after the first
+    answer of the new colour, and versions_raw the sequence with them."""
     fails = failed(samples)
+    versions, dummy = settled_sequence(samples, 2)
+    colours, echoes = settled_sequence(samples, 4)
     return {'requests': len(samples), 'failed': len(fails), 'first_failures': fails[:5],
-            'versions_seen': sequence(samples, 2), 'colours_seen': sequence(samples, 4)}
+            'versions_seen': versions, 'colours_seen': colours, 'reload_echoes': echoes,
+            'versions_raw': sequence(samples, 2)}
 
 
 def recovery_figures(samples, stopped_at):

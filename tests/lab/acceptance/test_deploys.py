@@ -15,7 +15,8 @@ from acceptance.helpers import running_versions, summary, with_client
 @pytest.mark.release('1.0.0')
 def test_deploy(live_release, figures):
     """make lab-deploy TAG=1.1.0 under load: 0 failed requests, v1.1.0 served after (1.0.0 then
-    1.1.0 only), the old colour stopped."""
+    1.1.0 only, old workers' answers inside nginx's reload window aside: reload_echoes), the old
+    colour stopped."""
     result, rc, dummy = helpers.step_deploy('1.1.0')
     figures.update(result)
     problems = helpers.deploy_checks(figures, rc, '1.1.0')
@@ -87,7 +88,8 @@ def test_proxy_gate(live_release, figures):
 @pytest.mark.release('1.1.0', previous='1.0.0')
 def test_rollback(live_release, figures):
     """make lab-rollback (1.1.0 live, 1.0.0 the previous release): back to 1.0.0, 0 failed
-    requests, 1.1.0 then 1.0.0 served."""
+    requests, 1.1.0 then 1.0.0 served (answers of nginx's old workers inside the reload window are
+    the figures' reload_echoes, helpers.settled_sequence; a switch back that stays still fails)."""
     client, (rc, dummy, secs) = with_client(['/health', '/api/commands'],
                                             lambda: helpers.run(['make', '--no-print-directory', 'lab-rollback'], 'rollback.log'))
     figures.update(summary(client), seconds=secs, running=running_versions())

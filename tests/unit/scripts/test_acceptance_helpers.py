@@ -52,6 +52,35 @@ def test_sequence_drops_repeats_and_missing_values_only():
     assert helpers.sequence(samples, 4) == ['blue', 'green', 'blue']
 
 
+def _answers(*pairs):
+    """Samples from (seconds, colour) pairs; blue runs 1.0.0 and green 1.1.0."""
+    return [(t, 200, {'blue': '1.0.0', 'green': '1.1.0'}[c], '/health', c) for t, c in pairs]
+
+
+def test_an_old_worker_answer_inside_the_reload_window_is_an_echo_not_a_switch_back():
+    # CI of 2026-12-04, test_rollback: green, blue, green, blue while nginx reloaded once.
+    samples = _answers((0.0, 'green'), (10.0, 'green'), (10.125, 'blue'), (10.25, 'green'), (10.375, 'blue'), (12.0, 'blue'))
+    assert helpers.settled_sequence(samples, 4) == (['green', 'blue'], [0.125])
+    figures = helpers.samples_summary(samples)
+    assert figures['versions_seen'] == ['1.1.0', '1.0.0'] and figures['colours_seen'] == ['green', 'blue']
+    assert figures['reload_echoes'] == [0.125] and figures['versions_raw'] == ['1.1.0', '1.0.0', '1.1.0', '1.0.0']
+
+
+def test_several_echoes_in_one_window_are_all_counted():
+    samples = _answers((0.0, 'blue'), (1.0, 'green'), (1.1, 'blue'), (1.2, 'green'), (1.3, 'blue'), (1.4, 'green'))
+    assert helpers.settled_sequence(samples, 4) == (['blue', 'green'], [0.1, 0.3])
+
+
+def test_a_switch_back_that_stays_is_a_change_however_soon():
+    samples = _answers((0.0, 'blue'), (1.0, 'green'), (1.2, 'blue'), (5.0, 'blue'))
+    assert helpers.settled_sequence(samples, 4) == (['blue', 'green', 'blue'], [])
+
+
+def test_a_return_after_the_reload_window_is_a_change():
+    samples = _answers((0.0, 'blue'), (1.0, 'green'), (1.0 + helpers.RELOAD_WINDOW_S + 0.1, 'blue'), (4.0, 'green'))
+    assert helpers.settled_sequence(samples, 4) == (['blue', 'green', 'blue', 'green'], [])
+
+
 def test_recovery_is_measured_from_the_stop_to_the_last_failure():
     samples = [(1.0, 500, None, '/', None)] + [(2.0 + i, 200 if i not in (1, 3) else 'timeout', None, '/', None) for i in range(8)]
     figures = helpers.recovery_figures(samples, 2.0)
